@@ -1,0 +1,95 @@
+"""Next-character predictions and sampling from a trained model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from charembed.corpus import Corpus
+from charembed.model import CharModel
+from charembed.text import TextError, display_char
+
+MAX_SAMPLE_LENGTH = 2_000  # characters one sampling request may generate
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's next-character distribution after one character, beside the text's own."""
+
+    char: str
+    char_id: int
+    probs: np.ndarray  # (V,) model probabilities of each next character
+    actual: np.ndarray  # (V,) fraction of times each character follows `char` in the text
+    occurrences: int  # how often `char` is followed by another character in the text
+
+    @property
+    def predicted_id(self) -> int:
+        return int(self.probs.argmax())
+
+    def top_ids(self, k: int = 10) -> np.ndarray:
+        """Return the ids of the k most probable next characters, most probable first."""
+        k = min(k, len(self.probs))
+        top = np.argpartition(-self.probs, k - 1)[:k]
+        return top[np.argsort(-self.probs[top], kind="stable")]
+
+
+def query_id(corpus: Corpus, char: str) -> int:
+    """Return the vocabulary id of one queried character.
+
+    Raise TextError when `char` is empty, longer than one character, or does not occur in the
+    text (also in the fixed 126-class vocabulary, where unseen characters have ids but no
+    trained meaning).
+    """
+    if char == "":
+        raise TextError("Type one character to see what the model predicts after it.")
+    if len(char) > 1:
+        raise TextError(
+            f"Type exactly one character, not {len(char)}: the model sees only the current character."
+        )
+    char_id = corpus.vocab.stoi.get(char)
+    if char_id is None or corpus.char_counts[char_id] == 0:
+        raise TextError(
+            f"The character {display_char(char)} does not occur in the text, so the model has "
+            f"learned nothing about it. Pick a character from the list."
+        )
+    return char_id
+
+
+def predict_next(model: CharModel, corpus: Corpus, char: str) -> Prediction:
+    """Return the model's next-character distribution after `char` and the text's real one.
+
+    Raise TextError for a query that `query_id` rejects.
+    """
+    char_id = query_id(corpus, char)
+    probs = model.next_char_probs(char_id).numpy().astype(np.float64)  # (V,)
+
+    followers = corpus.text_counts[char_id].numpy()  # (V,)
+    occurrences = int(followers.sum())
+    actual = followers / occurrences if occurrences else np.zeros_like(followers)
+    return Prediction(char, char_id, probs, actual, occurrences)
+
+
+def sample(
+    model: CharModel, corpus: Corpus, start: str, length: int, temperature: float = 1.0, seed: int = 0
+) -> str:
+    """Return `start` followed by `length` characters drawn one at a time from the model.
+
+    temperature divides the logits: below 1 sharpens the distribution, above 1 flattens it.
+    Raise ValueError for a length outside 1..MAX_SAMPLE_LENGTH or a temperature that is not
+    positive, and TextError for a start character that `query_id` rejects.
+    """
+    if not 1 <= length <= MAX_SAMPLE_LENGTH:
+        raise ValueError(f"Length {length} is out of range: choose 1 to {MAX_SAMPLE_LENGTH:,}.")
+    if not temperature > 0:
+        raise ValueError(f"Temperature {temperature} is invalid: choose a number above 0.")
+    char_id = query_id(corpus, start)
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        probs = torch.softmax(model.all_logits() / temperature, dim=1)  # (V, V)
+    ids = [char_id]
+    for _ in range(length):
+        ids.append(int(torch.multinomial(probs[ids[-1]], 1, generator=generator)))
+    return corpus.vocab.decode(ids)

@@ -1,0 +1,221 @@
+"""What one browser session owns, and how it turns library objects into what the page shows.
+
+No Gradio here: the UI module keeps a `Session` in Gradio session state and calls these methods,
+so everything below can be tested and benchmarked without a server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import plotly.graph_objects as go
+
+from charembed import figures
+from charembed.corpus import Corpus, build_corpus
+from charembed.inference import Prediction, predict_next
+from charembed.settings import LIMITS, Limits, TrainingSettings
+from charembed.text import describe_char, display_char
+from charembed.training import Snapshot, Trainer
+
+FRAME_SECONDS = 0.1  # the page is redrawn about 10 times a second during a run, whatever the epoch rate
+MAX_PREVIOUS_RUNS = 2  # faded curves of earlier runs kept on the loss chart
+MAX_CURVE_POINTS = 600  # loss points sent per redraw, so a long run costs the browser what a short one does
+PASTED = "pasted text"  # the encoding shown for text typed or pasted into the box
+
+
+@dataclass
+class Session:
+    """A browser session's text, model and history. Gradio deep-copies a fresh one per session."""
+
+    upload_text: str | None = None  # the text of the last uploaded file or example, as decoded
+    upload_encoding: str = PASTED  # how upload_text was decoded
+    corpus: Corpus | None = None  # the text and counts of the current run
+    trainer: Trainer | None = None  # the current run; None before the first Train
+    previous: list[figures.Curve] = field(default_factory=list)  # earlier runs, oldest first
+    run_id: int = 0  # bumped by Train and Stop; a live run ends as soon as it no longer matches
+    active_run: int | None = None  # the run id whose loop is executing right now, if any
+
+    # ---- text
+
+    def set_upload(self, text: str, encoding: str) -> None:
+        """Remember how a file or example was decoded, so its encoding is shown while unedited."""
+        self.upload_text = text
+        self.upload_encoding = encoding
+
+    def encoding_of(self, text: str) -> str:
+        return self.upload_encoding if text == self.upload_text else PASTED
+
+    def build_corpus(self, text: str, settings: TrainingSettings) -> Corpus:
+        """Return the corpus of `text` for these settings. Raise TextError for unusable text."""
+        return build_corpus(text, settings, encoding=self.encoding_of(text), limits=self.limits)
+
+    @property
+    def limits(self) -> Limits:
+        return LIMITS
+
+    # ---- runs
+
+    def start_run(self, corpus: Corpus, settings: TrainingSettings) -> int:
+        """Replace the current run with a fresh one and return its id; any live run ends."""
+        trainer = Trainer(corpus.counts, settings, self.limits)
+        if self.trainer is not None:
+            self.previous = [*self.previous, self._curve(self.trainer, "previous run")][-MAX_PREVIOUS_RUNS:]
+        self.corpus = corpus
+        self.trainer = trainer
+        self.run_id += 1
+        return self.run_id
+
+    def stop_run(self, wait_seconds: float = 1.0) -> bool:
+        """End the live run, if any, and wait until its loop has let go of the weights.
+        Return whether a run was live."""
+        was_live = self.active_run is not None
+        self.run_id += 1
+        deadline = time.monotonic() + wait_seconds
+        while self.active_run is not None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return was_live
+
+    def live(self, run_id: int, pace_seconds: float = 0.0) -> Iterator[Snapshot]:
+        """Train the run `run_id` and yield the snapshots worth drawing: one every FRAME_SECONDS,
+        the first and the last. With pace_seconds > 0 the run is slowed to last about that long.
+        Ends without a final snapshot when the run is stopped or replaced."""
+        trainer = self.trainer
+        epochs = trainer.settings.epochs
+        self.active_run = run_id
+        started = time.monotonic()
+        next_frame = started
+        try:
+            for snapshot in trainer.run():
+                if self.run_id != run_id:
+                    return
+                if pace_seconds > 0:
+                    self._wait_for_pace(run_id, started + pace_seconds * snapshot.epoch / epochs)
+                now = time.monotonic()
+                if snapshot.done or now >= next_frame:
+                    next_frame = now + FRAME_SECONDS
+                    yield snapshot
+        finally:
+            if self.active_run == run_id:
+                self.active_run = None
+
+    def _wait_for_pace(self, run_id: int, until: float) -> None:
+        # short sleeps, so Stop and a closed tab are noticed within a frame
+        while self.run_id == run_id and time.monotonic() < until:
+            time.sleep(min(0.02, max(0.0, until - time.monotonic())))
+
+    def release(self) -> None:
+        """Stop any live run and drop the text and model (the tab was closed)."""
+        self.run_id += 1
+        self.corpus = None
+        self.trainer = None
+        self.previous = []
+        self.upload_text = None
+
+    # ---- what the page shows
+
+    def loss_figure(self) -> go.Figure:
+        current = self._curve(self.trainer, "this run") if self.trainer is not None else None
+        references = {}
+        total_epochs = 1
+        if self.corpus is not None and self.trainer is not None:
+            refs = self.corpus.references
+            references = {
+                "uniform guess": (refs.uniform, "ln V: every character equally likely"),
+                "best bigram model": (
+                    refs.bigram,
+                    "the lowest loss any model that sees only the current character can reach",
+                ),
+            }
+            total_epochs = self.trainer.settings.epochs
+        return figures.loss_figure(current, self.previous, references, total_epochs)
+
+    def embedding_figure(self, highlight: int | None = None) -> go.Figure:
+        if self.trainer is None or self.corpus is None:
+            return figures.empty_figure("Train a model to see its character embeddings")
+        vocab = self.corpus.vocab
+        embedding = self.trainer.model.embedding.weight.detach().numpy()
+        return figures.embedding_figure(
+            labels=[display_char(char) for char in vocab.itos],
+            names=[describe_char(char) for char in vocab.itos],
+            embedding=embedding,
+            char_counts=self.corpus.char_counts,
+            highlight=highlight,
+            unseen=self.corpus.char_counts == 0 if vocab.mode != "text" else None,
+        )
+
+    def status(self, snapshot: Snapshot | None = None) -> str:
+        """One line: epoch, loss, distance above the floor, speed; or the run's closing message."""
+        trainer = self.trainer
+        if trainer is None:
+            return "Not trained yet. Choose a text and press Train."
+        if snapshot is None:
+            snapshot = Snapshot(trainer.epoch, float(trainer.losses[trainer.epoch]), trainer.elapsed,
+                                trainer.status, trainer.message)
+        floor = self.corpus.references.bigram
+        speed = snapshot.epoch / snapshot.elapsed if snapshot.elapsed > 0 else 0.0
+        line = (
+            f"Epoch {snapshot.epoch:,} / {trainer.settings.epochs:,} · loss {snapshot.loss:.4f} "
+            f"({snapshot.loss - floor:+.4f} above the best bigram loss {floor:.4f}) · {speed:,.0f} epochs/s"
+        )
+        return f"{line}\n\n{snapshot.message}" if snapshot.message else line
+
+    def progress(self) -> float:
+        """Fraction of the run's epochs done, 0 to 1."""
+        if self.trainer is None:
+            return 0.0
+        return self.trainer.epoch / self.trainer.settings.epochs
+
+    def predict(self, char: str) -> Prediction:
+        """Return the trained model's prediction after `char`. Raise TextError for a bad query."""
+        return predict_next(self.trainer.model, self.corpus, char)
+
+    def prediction_figure(self, prediction: Prediction, k: int = 10) -> go.Figure:
+        top = prediction.top_ids(k)
+        itos = self.corpus.vocab.itos
+        return figures.prediction_figure(
+            labels=[display_char(itos[i]) for i in top],
+            predicted=prediction.probs[top],
+            actual=prediction.actual[top],
+            query_label=display_char(prediction.char),
+        )
+
+    def explain(self, prediction: Prediction) -> str:
+        """A sentence or two on why the model predicts what it does (plain text, no markup)."""
+        itos = self.corpus.vocab.itos
+        predicted = display_char(itos[prediction.predicted_id])
+        query = display_char(prediction.char)
+        real = (
+            f"In the text, {display_char(itos[int(prediction.actual.argmax())])} follows {query} most often "
+            f"({prediction.actual.max():.0%} of {prediction.occurrences:,} times)."
+            if prediction.occurrences
+            else f"In the text, {query} is never followed by another character."
+        )
+        model = self.trainer.model
+        if model.embedding_dim > 1:
+            return (
+                f"After {query} the model predicts {predicted} with probability "
+                f"{prediction.probs.max():.0%}. {real}"
+            )
+
+        # d = 1: the logit of b after a is e[a] * w[b], so only the sign of e[a] picks the argmax
+        e = float(model.embedding.weight[prediction.char_id, 0])
+        w = model.output.weight[:, 0].detach().numpy()
+        high, low = display_char(itos[int(w.argmax())]), display_char(itos[int(w.argmin())])
+        side = "positive" if e >= 0 else "negative"
+        pick = "largest" if e >= 0 else "smallest"
+        return (
+            f"After {query} the model predicts {predicted} with probability {prediction.probs.max():.0%}. "
+            f"{real} With one embedding dimension the logit of b after a is e[a] × w[b], so the ranking "
+            f"depends only on the sign of e[a]: {query} has e = {e:+.3f} ({side}), which picks the "
+            f"character with the {pick} w. Every character with a positive embedding predicts {high}, "
+            f"every negative one predicts {low}: at most two different predictions."
+        )
+
+    @staticmethod
+    def _curve(trainer: Trainer, label: str) -> figures.Curve:
+        epochs, losses = trainer.loss_history()
+        epochs, losses = figures.downsample(epochs, losses, MAX_CURVE_POINTS)
+        return figures.Curve(epochs, losses, label)
+

@@ -1,0 +1,365 @@
+"""The Gradio Blocks: layout first, event wiring after. No training mathematics here.
+
+Each browser session owns one `Session` in Gradio session state; handlers are functions of their
+inputs and that session, and nothing at module level is ever mutated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import gradio as gr
+import torch
+
+from charembed.examples import EXAMPLES, JSON_EXAMPLE, example_names, load_example
+from charembed.session import Session
+from charembed.settings import LIMITS, OPTIMIZERS, VOCAB_MODES, TrainingSettings
+from charembed.text import TextError, describe_char, display_char, read_text
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = TrainingSettings()
+TRAIN_CONCURRENCY = 8  # runs training at once; more would only slice 2 CPUs thinner
+QUEUE_MAX_SIZE = 256  # waiting events before new ones are rejected (a ZeroGPU Space would default to 1)
+TORCH_THREADS = 1  # per process: concurrent sessions share the CPUs instead of oversubscribing them
+
+OPTIMIZER_CHOICES = [
+    ("SGD (the notebook's)", "sgd"),
+    ("SGD with momentum 0.9", "momentum"),
+    ("Adam", "adam"),
+]
+VOCAB_MODE_CHOICES = [
+    ("Characters of the text", "text"),
+    ("Fixed code points 0–125 (the notebook's)", "ascii126"),
+]
+assert [value for _, value in OPTIMIZER_CHOICES] == list(OPTIMIZERS)
+assert [value for _, value in VOCAB_MODE_CHOICES] == list(VOCAB_MODES)
+
+INTRO = """# Character Embeddings
+A tiny neural network learns one number (or a 2-D or 3-D vector) per character so that it can
+predict the next character of a text. Train it on any text, watch plain gradient descent fit it
+live, then ask it what comes after a character and see where that character sits in embedding space.
+"""
+
+LIMITS_TEXT = (
+    f"Limits: files up to {LIMITS.max_upload_bytes / 1e6:g} MB; the first "
+    f"{LIMITS.max_text_chars:,} characters are used; vocabulary up to {LIMITS.max_vocab_size:,} "
+    f"characters (rarer ones merge into one “other” entry); up to {LIMITS.max_epochs:,} epochs and "
+    f"{LIMITS.max_run_seconds / 60:g} minutes per run."
+)
+
+CSS = """
+#predicted textarea { font-size: 4rem !important; line-height: 1.2; text-align: center; }
+#progress progress { width: 100%; height: 0.9rem; accent-color: var(--color-accent); }
+#status { min-height: 3.2rem; }
+"""
+
+
+# ---- handlers: text
+
+
+def summarize(text: str, vocab_mode: str, train_chars: int, session: Session):
+    """Return the text summary and the vocabulary list for the text as it is now."""
+    settings = TrainingSettings(vocab_mode=vocab_mode, train_chars=int(train_chars or 0))
+    try:
+        corpus = session.build_corpus(read_text(text).text, settings)
+    except (TextError, ValueError) as error:
+        return f"⚠️ {error}", gr.update(choices=[], value=None)
+
+    refs = corpus.references
+    lines = [
+        f"**{len(corpus.text):,}** characters · **{corpus.vocab.vocab_size:,}** distinct "
+        f"(vocabulary size V) · encoding **{corpus.encoding}**",
+        f"Reference losses: uniform guess ln V = **{refs.uniform:.3f}** · unigram "
+        f"**{refs.unigram:.3f}** · best bigram model **{refs.bigram:.3f}** nats",
+    ]
+    if settings.train_chars:
+        lines.append(f"Training on the first {corpus.train_pairs:,} characters, each paired with the next.")
+    if corpus.vocab.merged_chars:
+        lines.append(
+            f"{corpus.vocab.merged_chars:,} rare characters were merged into one “other” entry "
+            f"(vocabulary limit {LIMITS.max_vocab_size:,})."
+        )
+    return "\n\n".join(lines), gr.update(choices=vocab_choices(session, corpus), value=None)
+
+
+def vocab_choices(session: Session, corpus) -> list[tuple[str, str]]:
+    """Dropdown entries for the characters that occur in the text, with visible names."""
+    choices = []
+    for char_id, char in enumerate(corpus.vocab.itos):
+        if corpus.char_counts[char_id] > 0 and len(char) == 1:
+            shown = display_char(char)
+            name = describe_char(char).lower()
+            label = shown if shown == char and char.isalnum() else f"{shown}  ({name})"
+            choices.append((f"{label}  ×{int(corpus.char_counts[char_id]):,}", char))
+    return choices
+
+
+def load_file(path: str | None, session: Session):
+    """Read an uploaded file into the text box, remembering its encoding."""
+    if not path:
+        return gr.skip()
+    try:
+        size = os.path.getsize(path)
+        if size > LIMITS.max_upload_bytes:
+            raise TextError(
+                f"The file is {size / 1e6:.1f} MB, over the limit of {LIMITS.max_upload_bytes / 1e6:g} MB. "
+                f"Upload a smaller file or paste part of it."
+            )
+        with open(path, "rb") as file:
+            decoded = read_text(file.read())
+    except TextError as error:
+        gr.Warning(str(error))
+        return gr.skip()
+    session.set_upload(decoded.text, decoded.encoding)
+    if decoded.truncated_chars:
+        gr.Info(f"Only the first {LIMITS.max_text_chars:,} characters were kept.")
+    return decoded.text
+
+
+def pick_example(name: str | None, session: Session):
+    if not name:
+        return gr.skip()
+    decoded = load_example(name)
+    session.set_upload(decoded.text, decoded.encoding)
+    return decoded.text
+
+
+# ---- handlers: training
+
+
+def train(
+    text: str,
+    embedding_dim: int,
+    learning_rate: float,
+    epochs: int,
+    optimizer: str,
+    seed: int,
+    train_chars: int,
+    vocab_mode: str,
+    accumulate_grad: bool,
+    pace_seconds: float,
+    session: Session,
+) -> Iterator[tuple]:
+    """Start a fresh run and stream (loss chart, embedding plot, status, progress) while it trains."""
+    try:
+        settings = TrainingSettings(
+            embedding_dim=int(embedding_dim),
+            learning_rate=float(learning_rate),
+            epochs=int(epochs),
+            optimizer=optimizer,
+            seed=int(seed),
+            train_chars=int(train_chars or 0),
+            vocab_mode=vocab_mode,
+            accumulate_grad=bool(accumulate_grad),
+        )
+        settings.validate(LIMITS)
+        pace_seconds = float(pace_seconds or 0)
+        if not 0 <= pace_seconds <= LIMITS.max_pace_seconds:
+            raise ValueError(f"Pace {pace_seconds:g} s is out of range: choose 0 to {LIMITS.max_pace_seconds:g} s.")
+        corpus = session.build_corpus(read_text(text).text, settings)
+    except (TextError, ValueError, TypeError) as error:
+        gr.Warning(str(error))
+        yield gr.skip(), gr.skip(), f"⚠️ {error}", gr.skip()
+        return
+
+    run_id = session.start_run(corpus, settings)
+    log.info("run %d started: V=%d, %s", run_id, corpus.vocab.vocab_size, settings)
+    for snapshot in session.live(run_id, pace_seconds):
+        yield draw_run(session, snapshot)
+    log.info("run %d ended at epoch %d: %s", run_id, session.trainer.epoch, session.trainer.status)
+
+
+def draw_run(session: Session, snapshot=None) -> tuple:
+    return (
+        session.loss_figure(),
+        session.embedding_figure(),
+        session.status(snapshot),
+        progress_html(session.progress()),
+    )
+
+
+def stop(session: Session) -> tuple:
+    """End the live run, keep its weights, and draw where it stopped."""
+    if not session.stop_run():
+        return gr.skip(), gr.skip(), "No run is going. Press Train to start one.", gr.skip()
+    trainer = session.trainer
+    if not trainer.done:
+        trainer.status, trainer.message = "stopped", f"Stopped at epoch {trainer.epoch:,}; the weights are kept."
+    return draw_run(session)
+
+
+def progress_html(fraction: float) -> str:
+    # numbers only: no user text ever reaches this HTML
+    return f'<progress value="{fraction:.4f}" max="1"></progress> {fraction:.0%}'
+
+
+# ---- handlers: explore
+
+
+def predict(char: str, session: Session) -> tuple:
+    """Return (predicted character, explanation, prediction chart, embedding plot) for one character."""
+    if session.trainer is None:
+        return "", "Train a model first, then ask it what follows a character.", gr.skip(), gr.skip()
+    try:
+        prediction = session.predict(char or "")
+    except TextError as error:
+        return "", str(error), gr.skip(), session.embedding_figure()
+    predicted = session.corpus.vocab.itos[prediction.predicted_id]
+    return (
+        display_char(predicted),
+        session.explain(prediction),
+        session.prediction_figure(prediction),
+        session.embedding_figure(highlight=prediction.char_id),
+    )
+
+
+def choose_from_list(char: str | None, session: Session) -> tuple:
+    if char is None:
+        return (gr.skip(),) * 5
+    return (char, *predict(char, session))
+
+
+def release_on_close(demo: gr.Blocks):
+    """Return an unload handler that frees what a closed tab's session holds (its live run
+    stops and its text and model are dropped); Gradio would otherwise keep it for an hour."""
+
+    def release(request: gr.Request) -> None:
+        if request is not None and request.session_hash:
+            demo.state_holder.delete_state(request.session_hash)
+            log.info("session %s closed and released", request.session_hash)
+
+    return release
+
+
+# ---- the page
+
+
+def build_demo() -> gr.Blocks:
+    """Build the Blocks (layout, then events). Call `.launch(**launch_options())` to serve it."""
+    torch.set_num_threads(TORCH_THREADS)
+    default_text = load_example(JSON_EXAMPLE)
+
+    with gr.Blocks(title="Character Embeddings", analytics_enabled=False) as demo:
+        session = gr.State(
+            Session(upload_text=default_text.text, upload_encoding=default_text.encoding),
+            delete_callback=lambda value: value.release(),
+        )
+        gr.Markdown(INTRO)
+
+        with gr.Row():
+            with gr.Column(scale=3):
+                text_box = gr.Textbox(
+                    value=default_text.text, label="Text", lines=8, max_lines=12, elem_id="text-box"
+                )
+                with gr.Row():
+                    example = gr.Dropdown(
+                        choices=example_names(), value=JSON_EXAMPLE, label="Example text", elem_id="example",
+                        info=" · ".join(f"{e.name}: {e.description}" for e in EXAMPLES[:1]),
+                    )
+                    upload = gr.UploadButton(
+                        "Upload a text file", type="filepath", elem_id="upload", size="lg"
+                    )
+            with gr.Column(scale=2):
+                summary = gr.Markdown(elem_id="summary")
+
+        with gr.Accordion("Training settings", open=False, elem_id="settings"):
+            with gr.Row():
+                embedding_dim = gr.Slider(
+                    LIMITS.min_embedding_dim, LIMITS.max_embedding_dim, value=DEFAULTS.embedding_dim, step=1,
+                    label="Embedding dimension d", elem_id="embedding-dim",
+                )
+                learning_rate = gr.Number(
+                    DEFAULTS.learning_rate, minimum=LIMITS.min_learning_rate, maximum=LIMITS.max_learning_rate,
+                    label=f"Learning rate ({LIMITS.min_learning_rate:g} to {LIMITS.max_learning_rate:g})",
+                    elem_id="learning-rate",
+                )
+                epochs = gr.Number(
+                    DEFAULTS.epochs, minimum=1, maximum=LIMITS.max_epochs, precision=0,
+                    label=f"Epochs (1 to {LIMITS.max_epochs:,})", elem_id="epochs",
+                )
+                optimizer = gr.Radio(OPTIMIZER_CHOICES, value=DEFAULTS.optimizer, label="Optimizer",
+                                     elem_id="optimizer")
+            with gr.Row():
+                seed = gr.Number(DEFAULTS.seed, minimum=0, precision=0, label="Random seed", elem_id="seed")
+                train_chars = gr.Number(
+                    DEFAULTS.train_chars, minimum=0, maximum=LIMITS.max_text_chars, precision=0,
+                    label="Train on the first N characters (0 = whole text)", elem_id="train-chars",
+                )
+                vocab_mode = gr.Radio(VOCAB_MODE_CHOICES, value=DEFAULTS.vocab_mode, label="Vocabulary",
+                                      elem_id="vocab-mode")
+                with gr.Column():
+                    accumulate_grad = gr.Checkbox(
+                        DEFAULTS.accumulate_grad, label="Accumulate gradients like the original notebook",
+                        info="The notebook never calls zero_grad(), so each step adds up all earlier gradients.",
+                        elem_id="accumulate-grad",
+                    )
+                    pace = gr.Slider(
+                        0, LIMITS.max_pace_seconds, value=0, step=1, elem_id="pace",
+                        label="Presentation pace: spread the run over this many seconds (0 = full speed)",
+                    )
+            gr.Markdown(LIMITS_TEXT, elem_id="limits")
+
+        with gr.Row():
+            train_button = gr.Button("Train", variant="primary", elem_id="train")
+            stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+        progress = gr.HTML(progress_html(0.0), elem_id="progress")
+        status = gr.Markdown("Not trained yet. Choose a text and press Train.", elem_id="status")
+        with gr.Row():
+            loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
+            embedding_plot = gr.Plot(label="Embeddings", elem_id="embedding-plot")
+
+        gr.Markdown("## Explore the trained model")
+        with gr.Row():
+            with gr.Column(scale=1):
+                query = gr.Textbox(label="Type one character", elem_id="query", max_lines=1)
+                vocab_list = gr.Dropdown([], label="…or pick one from the text", elem_id="vocab-list")
+                predicted = gr.Textbox(label="Predicted next character", interactive=False, elem_id="predicted")
+            with gr.Column(scale=2):
+                prediction_plot = gr.Plot(label="Next-character probabilities", elem_id="prediction-plot")
+        explanation = gr.Textbox(label="Why", interactive=False, lines=3, elem_id="explanation")
+
+        # ---- events
+        summary_inputs = [text_box, vocab_mode, train_chars, session]
+        for trigger in (demo.load, text_box.change, vocab_mode.change, train_chars.change):
+            trigger(summarize, summary_inputs, [summary, vocab_list], trigger_mode="always_last",
+                    show_progress="hidden", api_visibility="private", queue=False)
+        upload.upload(load_file, [upload, session], [text_box], api_visibility="private")
+        example.input(pick_example, [example, session], [text_box], api_visibility="private")
+
+        run_outputs = [loss_plot, embedding_plot, status, progress]
+        train_event = train_button.click(
+            train,
+            [text_box, embedding_dim, learning_rate, epochs, optimizer, seed, train_chars, vocab_mode,
+             accumulate_grad, pace, session],
+            run_outputs,
+            api_name="train",
+            concurrency_limit=TRAIN_CONCURRENCY,
+            concurrency_id="train",
+            show_progress="hidden",
+        )
+        stop_button.click(stop, [session], run_outputs, api_name="stop", cancels=[train_event],
+                          concurrency_limit=None, queue=False)
+
+        predict_outputs = [predicted, explanation, prediction_plot, embedding_plot]
+        query.input(predict, [query, session], predict_outputs, api_name="predict",
+                    concurrency_limit=None, show_progress="hidden", trigger_mode="always_last")
+        vocab_list.input(choose_from_list, [vocab_list, session], [query, *predict_outputs],
+                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
+
+        demo.unload(release_on_close(demo))
+
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=TRAIN_CONCURRENCY)
+    return demo
+
+
+def launch_options() -> dict:
+    """Keyword arguments for `demo.launch()` shared by app.py and the tests."""
+    return {
+        "css": CSS,
+        "ssr_mode": False,  # Spaces default to SSR; the tests run without it, so production does too
+        "max_file_size": LIMITS.max_upload_bytes,
+        "theme": gr.themes.Default(),
+    }
