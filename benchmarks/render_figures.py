@@ -91,15 +91,14 @@ def example_figures() -> dict[str, object]:
     unseen = ascii_counts == 0
     ascii_embedding[unseen] = np.random.default_rng(1).uniform(-0.09, 0.09, (unseen.sum(), 1))
 
+    uniform = float(np.log(len(vocab)))
     epochs = np.arange(1, 1501)
-    previous_losses = 4.5 * np.exp(-epochs / 300) + 2.35
-    current_losses = 4.6 * np.exp(-epochs / 180) + 2.2
+    previous_losses = (uniform - 2.45) * np.exp(-epochs / 300) + 2.45
+    current_losses = (uniform + 0.1 - 2.2) * np.exp(-epochs / 180) + 2.2
     references = {
-        "uniform guess (ln V)": (float(np.log(len(vocab))), "the loss of giving every character equal odds"),
-        "best bigram model": (
-            2.18,
-            "the lowest loss any model that sees one character can reach on this text",
-        ),
+        "uniform guess (ln V)": (uniform, "the loss of giving every character equal odds"),
+        "unigram model": (3.3, "the lowest loss of a model that ignores the current character"),
+        "best bigram model": (2.18, "the lowest loss any model that sees one character can reach"),
     }
     probabilities = np.sort(np.random.default_rng(2).dirichlet(np.ones(10) * 0.6))[::-1]
     return {
@@ -132,7 +131,7 @@ def example_figures() -> dict[str, object]:
 
 
 def page_html(figure_json: str, background: str) -> str:
-    """A page that draws one figure on `background`, 24 px from the edges like an app panel."""
+    """Return a page that draws one figure on `background`, 24 px from the edges like an app panel."""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><script src="{PLOTLY_JS.as_uri()}"></script></head>
 <body style="margin:0; padding:24px; background:{background}">
@@ -145,7 +144,7 @@ Plotly.newPlot("plot", figure.data, figure.layout, {{displayModeBar: false}})
 
 
 def render(figures_by_name: dict[str, object], out_dir: Path, chromium: str) -> list[Path]:
-    """Screenshot every figure on every theme at 1280x720; return the PNG paths."""
+    """Screenshot every figure on every theme at 1280x720 and return the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     with sync_playwright() as playwright:

@@ -1,12 +1,13 @@
 """Plotly figures: loss curve, embedding plot, prediction bars.
 
 Every figure is built to be streamed through gr.Plot, which re-sends the whole figure on each
-update. So arrays are numpy (serialised as base64 binary, float32 where it holds the values
-exactly) and `template="none"` leaves out Plotly's default template of about 6.5 KB.
+update. So arrays are numpy (serialised as base64 binary, float32 where that represents the
+values exactly) and `template="none"` leaves out Plotly's default template, about 7 KB of JSON
+with plotly 7.1.
 
 The figures must read on a light and on a dark page, so backgrounds are transparent and text,
-lines and points use mid-luminance colours that keep roughly 3.5:1 contrast or more against white
-and against near-black (#0b0f19).
+lines and points use mid-luminance colours with at least 3:1 contrast against white and against
+near-black (#0b0f19).
 
 Plotly renders a subset of HTML in text, hover text, tick labels and titles (<b>, <br>, <a href>,
 entities) and typesets $...$ when MathJax is loaded. WebGL labels of 3-D plots read <b>, <i>,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import bisect
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import plotly.graph_objects as go
@@ -33,7 +35,7 @@ LINE_COLOR = "rgba(128, 128, 128, 0.65)"  # axis lines, ticks, leader lines
 CURRENT_COLOR = "#3b82f6"  # 3.7:1 / 5.2:1, the current run and the characters' points
 PREVIOUS_COLOR = "#8b93a1"  # 3.1:1 / 6.2:1, earlier runs (faded further) and real frequencies
 UNSEEN_COLOR = "rgba(128, 128, 128, 0.55)"
-ACCENT_COLOR = "#e11d48"  # 4.7:1 / 4.1:1, the queried character; white text on it reads at 4.7:1
+ACCENT_COLOR = "#e11d48"  # 4.7:1 / 4.1:1, the queried character, with white text at 4.7:1 on it
 REFERENCE_COLORS = ("#b45309", "#15803d", "#8b5cf6", "#0e7490")  # 3.5:1 or more on both
 HOVER_STYLE = {"bgcolor": "#1f2937", "bordercolor": "#4b5563", "font": {"color": "#f9fafb", "size": 14}}
 
@@ -41,8 +43,9 @@ LABEL_FONT_SIZE = 15  # px, character labels on the embedding plot
 HIGHLIGHT_FONT_SIZE = 18  # px, the queried character's boxed label
 ROW_PITCH_PX = 21  # vertical distance between label rows on the 1-D axis
 LABEL_GAP_PX = 6  # free space kept between two labels
-# Fonts draw the stand-ins ␣ (Control Pictures) and ⏎ (Miscellaneous Technical) much smaller
-# than a letter, so labels with characters from these blocks are drawn this much larger.
+# Fonts such as DejaVu Sans Mono draw the stand-ins ␣ (Control Pictures) and ⏎ (Miscellaneous
+# Technical) much smaller than a letter, so labels with characters from these blocks are drawn
+# this much larger.
 SMALL_GLYPH_BLOCKS = ((0x2300, 0x23FF), (0x2400, 0x243F))
 SMALL_GLYPH_SCALE = 1.5
 
@@ -63,9 +66,12 @@ def _escape(text: str) -> str:
 
 
 def _escape_webgl(text: str) -> str:
-    """Break every "<" away from what follows with a zero-width word joiner (U+2060), so the
-    WebGL text of 3-D plots, which decodes no entities, never sees a tag."""
-    return text.replace("<", "<\u2060")
+    """Escape text for the WebGL labels of 3-D plots, which read tags but decode no entities.
+
+    A zero-width word joiner (U+2060) after every "<" and "&" breaks tags and entities apart
+    while leaving the text looking the same, in WebGL labels and in SVG hover boxes alike.
+    """
+    return text.replace("&", "&\u2060").replace("<", "<\u2060")
 
 
 def _has_small_glyph(label: str) -> bool:
@@ -98,7 +104,7 @@ def _base_layout(height: int, **overrides) -> dict:
 
 
 def _axis(title: str = "", **overrides) -> dict:
-    """A cartesian axis with a mid-grey line, ticks and grid."""
+    """Return the settings of a cartesian axis with a mid-grey line, ticks and grid."""
     axis = {
         "title": {"text": title, "standoff": 10},
         "showline": True,
@@ -158,7 +164,7 @@ def downsample(
     if len(epochs) <= max_points:
         return epochs, losses
 
-    # for each evenly spaced target, the index of the nearest epoch; duplicates collapse
+    # for each evenly spaced target, the index of the nearest epoch (np.unique drops repeats)
     targets = np.linspace(float(epochs[0]), float(epochs[-1]), max_points)
     right = np.clip(np.searchsorted(epochs, targets), 1, len(epochs) - 1)
     left = right - 1
@@ -190,7 +196,7 @@ def loss_figure(
     x_max = max(int(total_epochs), 1)
     fig = go.Figure()
 
-    # the older a run, the fainter; the newest previous run is drawn last of them, on top
+    # the older a run, the fainter it is, and the newest previous run is drawn on top of the others
     for index, curve in enumerate(shown_previous):
         age = len(shown_previous) - 1 - index
         fig.add_trace(_previous_trace(curve, opacity=max(0.2, 0.6 - 0.1 * age)))
@@ -214,11 +220,11 @@ def loss_figure(
 
 
 def _current_trace(curve: Curve) -> go.Scatter:
-    """The current run as a thick line, with a dot on its newest point."""
+    """Build the current run's trace: a thick line with a dot on its newest point."""
     marker_sizes = np.zeros(len(curve.epochs), dtype=np.uint8)
     marker_sizes[-1:] = 10
     return go.Scatter(
-        # int64 lets Plotly pick the smallest integer type that holds the epochs
+        # int64 lets Plotly pick the smallest integer type that fits the epochs
         x=np.asarray(curve.epochs, dtype=np.int64),
         y=np.asarray(curve.losses, dtype=np.float32),
         name=_escape(curve.label),
@@ -231,7 +237,7 @@ def _current_trace(curve: Curve) -> go.Scatter:
 
 
 def _previous_trace(curve: Curve, opacity: float) -> go.Scatter:
-    """An earlier run as a thin, faded grey line."""
+    """Build an earlier run's trace: a thin, faded grey line."""
     return go.Scatter(
         x=np.asarray(curve.epochs, dtype=np.int64),
         y=np.asarray(curve.losses, dtype=np.float32),
@@ -244,7 +250,7 @@ def _previous_trace(curve: Curve, opacity: float) -> go.Scatter:
 
 
 def _reference_trace(label: str, value: float, meaning: str, x_max: int, color: str) -> go.Scatter:
-    """A dashed horizontal line at `value` that shows its meaning on hover anywhere along it."""
+    """Build a dashed horizontal line at `value` that shows its meaning on hover anywhere along it."""
     # Plotly hovers on points, not on segments, so the line carries 65 of them.
     x = np.linspace(0, x_max, 65, dtype=np.float32)
     return go.Scatter(
@@ -252,7 +258,7 @@ def _reference_trace(label: str, value: float, meaning: str, x_max: int, color: 
         y=np.full_like(x, value),
         name=_escape(label),
         mode="lines",
-        line={"color": color, "width": 1.5, "dash": "dash"},
+        line={"color": color, "width": 2, "dash": "dash"},
         text=f"<b>{_escape(label)}</b> = {value:.4f}<br>{_escape(meaning)}",
         hoverinfo="text",
         showlegend=False,
@@ -285,13 +291,14 @@ def _reference_labels(
     colors = {label: REFERENCE_COLORS[i % len(REFERENCE_COLORS)] for i, label in enumerate(references)}
     ordered = sorted(references.items(), key=lambda item: item[1][0])
 
+    label_height_px = 19  # a 14 px line of text
     annotations = []
     top_px = -np.inf  # top edge of the label placed last, in px above the bottom of the range
     for rank, (label, (value, meaning)) in enumerate(ordered):
         line_px = (value - y_range[0]) * px_per_unit
         below = rank == 0
         shift = 0.0 if below else max(0.0, top_px - line_px)
-        top_px = line_px if below else line_px + shift + 18
+        top_px = line_px if below else line_px + shift + label_height_px
         annotations.append(
             {
                 "xref": "paper",
@@ -303,7 +310,7 @@ def _reference_labels(
                 "text": f"{_escape(label)}  {value:.3f}",
                 "hovertext": _escape(meaning),
                 "showarrow": False,
-                "font": {"color": colors[label], "size": 13},
+                "font": {"color": colors[label], "size": 14},
             }
         )
     return annotations
@@ -322,7 +329,7 @@ def embedding_figure(
     unseen: np.ndarray | None = None,  # (V,) bool: entries absent from the text, drawn greyed
     *,
     height: int | None = None,
-    width_px: int = 900,
+    width_px: int = 800,
 ) -> go.Figure:
     """Draw each vocabulary entry at its embedding: an axis for d = 1, a scatter for d = 2 and 3.
 
@@ -370,7 +377,7 @@ class _Points:
     seen: np.ndarray  # (V,) bool
     highlight: int | None
 
-    @property
+    @cached_property
     def markup(self) -> np.ndarray:
         """(V,) object: labels escaped for SVG text."""
         return np.array([_label_markup(label) for label in self.labels], dtype=object)
@@ -390,11 +397,11 @@ def _validate_embedding_inputs(labels, names, embedding, char_counts, highlight,
     lengths = {"labels": len(labels), "names": len(names), "char_counts": len(char_counts)}
     if unseen is not None:
         lengths["unseen"] = len(unseen)
-    for what, length in lengths.items():
+    for argument, length in lengths.items():
         if length != vocab_size:
-            raise ValueError(f"{what} has {length} entries but embedding has {vocab_size} rows.")
+            raise ValueError(f"{argument} has {length} entries but embedding has {vocab_size} rows.")
     if not np.isfinite(embedding).all():
-        raise ValueError("embedding contains NaN or infinite values; plot the last finite weights.")
+        raise ValueError("embedding contains NaN or infinite values. Pass the last finite weights instead.")
     if highlight is not None and not 0 <= highlight < vocab_size:
         raise ValueError(f"highlight id {highlight} is out of range 0..{vocab_size - 1}.")
     return vocab_size
@@ -414,18 +421,17 @@ def _label_width_px(label: str, font_size: float = LABEL_FONT_SIZE) -> float:
 
 
 def _point_traces(points: _Points, coordinates: list[np.ndarray]) -> list:
-    """The hoverable points: one trace for entries in the text and, if any, one for unseen ones.
+    """Build the hoverable points: one trace for entries in the text and, if any, one for unseen ones.
 
-    `coordinates` holds (V,) arrays for x and y, or x, y and z for Scatter3d traces that also
+    `coordinates` contains (V,) arrays for x and y, or x, y and z for Scatter3d traces that also
     draw each label above its point.
     """
-    # the hover box starts with the label in bold, then the name, embedding and count
-    hover_names = np.array(
-        [f"<b>{markup}</b>  {name}" for markup, name in zip(points.markup, points.names, strict=True)]
-    )
     dim = points.embedding.shape[1]
     position = {1: "%{x:.4f}", 2: "(%{x:.3f}, %{y:.3f})", 3: "(%{x:.3f}, %{y:.3f}, %{z:.3f})"}[dim]
-    hovertemplate = f"%{{hovertext}}<br>embedding {position}<br>count %{{customdata:,}}<extra></extra>"
+    hovertemplate = f"<b>%{{text}}</b>  %{{hovertext}}<br>embedding {position}<br>count %{{customdata:,}}"
+    # the WebGL text of Scatter3d needs its own escaping, which hover boxes display faithfully too
+    texts = points.markup if dim < 3 else np.array([_escape_webgl(label) for label in points.labels])
+    names = np.array(points.names, dtype=object)
 
     traces = []
     for group, name, color in (
@@ -436,19 +442,17 @@ def _point_traces(points: _Points, coordinates: list[np.ndarray]) -> list:
             continue
         common = {
             "name": name,
-            "hovertext": hover_names[group],
+            "text": texts[group],
+            "hovertext": names[group],
             "customdata": points.counts[group],
-            "hovertemplate": hovertemplate,
+            "hovertemplate": hovertemplate + "<extra></extra>",
             "showlegend": not points.seen.all(),
         }
-        if len(coordinates) == 2:
+        if dim < 3:
             x, y = (axis[group] for axis in coordinates)
             traces.append(go.Scatter(x=x, y=y, mode="markers", marker={"color": color, "size": 8}, **common))
             continue
         x, y, z = (axis[group] for axis in coordinates)
-        labels = [label for label, in_group in zip(points.labels, group, strict=True) if in_group]
-        # WebGL text reads no <span>, so glyphs fonts draw small are enlarged per point
-        font_sizes = np.array([_label_font_size(label) for label in labels], dtype=np.uint8)
         traces.append(
             go.Scatter3d(
                 x=x,
@@ -456,17 +460,29 @@ def _point_traces(points: _Points, coordinates: list[np.ndarray]) -> list:
                 z=z,
                 mode="markers+text",
                 marker={"color": color, "size": 4},
-                text=[_escape_webgl(label) for label in labels],
                 textposition="top center",
-                textfont={"family": MONO_FAMILY, "size": font_sizes, "color": TEXT_COLOR},
+                textfont={
+                    "family": MONO_FAMILY,
+                    "size": _webgl_font_sizes(points, group),
+                    "color": TEXT_COLOR,
+                },
                 **common,
             )
         )
     return traces
 
 
+def _webgl_font_sizes(points: _Points, group: np.ndarray) -> float | np.ndarray:
+    """Return the label font size for the entries in `group`, per entry if some need enlarging.
+
+    WebGL text reads no <span>, so glyphs that fonts draw small get a larger size of their own.
+    """
+    sizes = np.array([_label_font_size(label) for label in points.labels], dtype=np.uint8)[group]
+    return sizes if (sizes != LABEL_FONT_SIZE).any() else LABEL_FONT_SIZE
+
+
 def _highlight_ring(points: _Points, coordinates: list[np.ndarray]) -> go.Scatter | go.Scatter3d:
-    """An open accent circle around the highlighted point."""
+    """Build an open accent circle around the highlighted point."""
     at = [axis[points.highlight : points.highlight + 1] for axis in coordinates]
     if len(at) == 3:
         marker = {"symbol": "circle-open", "size": 14, "color": ACCENT_COLOR, "line": {"width": 4}}
@@ -478,7 +494,7 @@ def _highlight_ring(points: _Points, coordinates: list[np.ndarray]) -> go.Scatte
 
 
 def _highlight_label(points: _Points) -> dict:
-    """Style of the highlighted entry's boxed label; the caller adds where it goes."""
+    """Return the style of the highlighted entry's boxed label. The caller adds its position."""
     return {
         "text": f"<b>{_label_markup(points.labels[points.highlight])}</b>",
         "font": {"family": MONO_FAMILY, "size": HIGHLIGHT_FONT_SIZE, "color": "#ffffff"},
@@ -499,7 +515,8 @@ def _highlight_size_px(points: _Points) -> tuple[float, float]:
 
 
 def _left_out_note(count: int) -> list[dict]:
-    """A corner note saying how many labels found no free place, if any."""
+    """Return a corner note (a list of one annotation) counting the labels that found no free
+    place, or an empty list if all found one."""
     if count == 0:
         return []
     note = {
@@ -530,7 +547,7 @@ def _assign_rows(
     interval centers[i] +- widths[i] / 2 overlaps no label placed in that row before it.
 
     Labels are placed one by one in `order`, each in the first free row of +1, -1, +2, -2, ...
-    up to row +-max_levels[i], so close neighbours alternate above and below. `reserved` holds
+    up to row +-max_levels[i], so close neighbours alternate above and below. `reserved` lists
     (row, left, right) intervals taken before any label. Return (V,) int8 rows, 0 for a label
     that found no free row or is not in `order`. Units are those of `centers`.
 
@@ -539,7 +556,7 @@ def _assign_rows(
     """
     levels = int(max_levels.max(initial=0))
     candidates = [side * level for level in range(1, levels + 1) for side in (1, -1)]
-    # per row, the placed intervals sorted by left edge; they never overlap, so rights are sorted too
+    # per row, the placed intervals sorted by left edge, and since they never overlap, by right edge too
     lefts: dict[int, list[float]] = {row: [] for row in candidates}
     rights: dict[int, list[float]] = {row: [] for row in candidates}
 
@@ -576,14 +593,15 @@ def _axis_figure(points: _Points, height: int, width_px: int) -> go.Figure:
     margin = {"l": 40, "r": 40, "t": 44, "b": 56}
     units_per_px = (high - low) / (width_px - margin["l"] - margin["r"])
 
-    # row r is drawn at y = r, so one y unit is one row pitch tall
+    # one y unit is half a row pitch, so every label edge and leader length is a small integer:
+    # row r (r > 0) spans y = 2r - 1 .. 2r + 1, row -r mirrors it below the axis at y = 0
     plot_height = height - margin["t"] - margin["b"]
     rows_per_side = max(1, int((plot_height / ROW_PITCH_PX - 1) / 2))
     widths = np.array([_label_width_px(label) + LABEL_GAP_PX for label in points.labels]) * units_per_px
     max_levels = np.where(points.seen, rows_per_side, 1)  # unseen labels only next to the axis
     reserved = []
     if points.highlight is not None:
-        # the boxed label sits at row +1.25 and reaches into row +2
+        # the boxed label is centred a quarter row above row +1 and reaches into row +2
         half_width = _highlight_size_px(points)[0] * units_per_px / 2
         span = (x[points.highlight] - half_width, x[points.highlight] + half_width)
         reserved = [(1, *span), (2, *span)]
@@ -596,18 +614,18 @@ def _axis_figure(points: _Points, height: int, width_px: int) -> go.Figure:
             mask = group & (rows * side > 0)
             if mask.any():
                 fig.add_trace(_row_labels(markup[mask], x[mask], rows[mask], side, color))
-    coordinates = [x, np.zeros_like(x)]
+    coordinates = [x, np.zeros(len(x), dtype=np.int8)]
     fig.add_traces(_point_traces(points, coordinates))
 
     annotations = []
     if points.highlight is not None:
         fig.add_trace(_highlight_ring(points, coordinates))
         x_highlight = float(x[points.highlight])
-        position = {"x": x_highlight, "y": 0, "ax": x_highlight, "ay": 1.25, "axref": "x", "ayref": "y"}
+        position = {"x": x_highlight, "y": 0, "ax": x_highlight, "ay": 2.5, "axref": "x", "ayref": "y"}
         annotations.append(position | {"standoff": 11} | _highlight_label(points))
     annotations += _left_out_note(np.count_nonzero(rows == 0) - (points.highlight is not None))
 
-    y_max = rows_per_side + 0.6
+    y_max = 2 * rows_per_side + 1.2
     fig.update_layout(
         _base_layout(height, margin=margin, showlegend=not points.seen.all(), annotations=annotations),
         xaxis=_axis("embedding value", range=[low, high], zeroline=True, zerolinecolor=LINE_COLOR),
@@ -629,16 +647,21 @@ def _axis_figure(points: _Points, height: int, width_px: int) -> go.Figure:
 
 
 def _row_labels(markup: np.ndarray, x: np.ndarray, rows: np.ndarray, side: int, color: str) -> go.Scatter:
-    """The labels in rows on one side (+1 above, -1 below) of the axis, with leader lines beyond row 1.
+    """Build the labels in rows on one side (+1 above, -1 below) of the axis, with leader lines
+    beyond row 1.
 
     Each label hangs off an anchor at its edge nearest the axis. The anchor's error bar reaches
     back to y = 0 and is the leader line: one small array per trace instead of a segment per label.
     """
-    anchor = (rows - side * 0.5).astype(np.float32)  # (n,) label edge nearest the axis
-    leader = np.where(np.abs(rows) > 1, np.abs(anchor), 0).astype(np.float32)  # (n,) leader length
-    no_bar = np.zeros_like(leader)
-    up, down = (no_bar, leader) if side > 0 else (leader, no_bar)
-    error_y = {"type": "data", "symmetric": False, "array": up, "arrayminus": down}
+    anchor = (2 * rows.astype(np.int8) - side).astype(np.int8)  # (n,) label edge nearest the axis
+    leader = np.where(np.abs(rows) > 1, np.abs(anchor), 0).astype(np.int8)  # (n,) leader length
+    # Plotly reads a missing side of an asymmetric error bar as 0
+    error_y = {
+        "visible": True,
+        "type": "data",
+        "symmetric": False,
+        "arrayminus" if side > 0 else "array": leader,
+    }
     return go.Scatter(
         x=x,
         y=anchor,
@@ -656,7 +679,7 @@ def _row_labels(markup: np.ndarray, x: np.ndarray, rows: np.ndarray, side: int, 
 # d = 2: the plane
 
 # where a label may go around its point, in order of preference: above, right, below, left, diagonals
-_LABEL_DIRECTIONS = ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (1, -1), (-1, -1), (-1, 1))
+_LABEL_DIRECTIONS = np.array([(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (1, -1), (-1, -1), (-1, 1)])
 
 
 def _place_labels(
@@ -666,7 +689,7 @@ def _place_labels(
     overlaps no obstacle and no label placed earlier.
 
     xy (V, 2) points, sizes (V, 2) label width and height, `offset` the gap between a point and
-    its label's box, obstacles (m, 4) boxes as x0, x1, y0, y1, all in data units. Labels are
+    its label's box, obstacles (m, 4) boxes as x0, y0, x1, y1, all in data units. Labels are
     placed in `order`. Return (V, 2) label centres, NaN for a label with no free place.
     """
     taken = np.empty((len(obstacles) + len(order), 4))  # (m + n, 4) boxes placed so far
@@ -674,19 +697,23 @@ def _place_labels(
     count = len(obstacles)
     centers = np.full((len(xy), 2), np.nan)
     for i in order:
-        half_width, half_height = sizes[i] / 2
-        for dx, dy in _LABEL_DIRECTIONS:
-            x = xy[i, 0] + dx * (offset + half_width)
-            y = xy[i, 1] + dy * (offset + half_height)
-            box = (x - half_width, x + half_width, y - half_height, y + half_height)
-            placed = taken[:count]
-            overlaps = (placed[:, 0] < box[1]) & (placed[:, 1] > box[0])
-            overlaps &= (placed[:, 2] < box[3]) & (placed[:, 3] > box[2])
-            if not overlaps.any():
-                taken[count] = box
-                count += 1
-                centers[i] = x, y
-                break
+        half = sizes[i] / 2  # (2,)
+        candidates = xy[i] + _LABEL_DIRECTIONS * (offset + half)  # (8, 2) centres
+        boxes = np.hstack([candidates - half, candidates + half])  # (8, 4)
+
+        # only boxes reaching into the square around the point can overlap a candidate
+        placed = taken[:count]
+        reach = offset + 2 * half
+        near = placed[((placed[:, :2] < xy[i] + reach) & (placed[:, 2:] > xy[i] - reach)).all(axis=1)]
+        overlaps = (near[None, :, :2] < boxes[:, None, 2:]) & (
+            near[None, :, 2:] > boxes[:, None, :2]
+        )  # (8, k, 2)
+        free = ~overlaps.all(axis=2).any(axis=1)  # (8,)
+        if free.any():
+            first = int(np.argmax(free))
+            taken[count] = boxes[first]
+            count += 1
+            centers[i] = candidates[first]
     return centers
 
 
@@ -699,7 +726,7 @@ def _plane_figure(points: _Points, height: int, width_px: int) -> go.Figure:
 
     # every point's marker is an obstacle, so no label covers another point
     radius = 5 * units_per_px
-    obstacles = np.column_stack([xy[:, 0] - radius, xy[:, 0] + radius, xy[:, 1] - radius, xy[:, 1] + radius])
+    obstacles = np.hstack([xy - radius, xy + radius])  # (V, 4)
     sizes = (
         np.array([(_label_width_px(label), LABEL_FONT_SIZE * 1.15) for label in points.labels]) * units_per_px
     )
@@ -737,20 +764,18 @@ def _plane_figure(points: _Points, height: int, width_px: int) -> go.Figure:
 
 def _plane_highlight(points: _Points, units_per_px: float, obstacles: np.ndarray) -> tuple[np.ndarray, dict]:
     """Place the highlighted entry's boxed label before all others, a little away from its point
-    so the arrow between them shows. Return the box (x0, x1, y0, y1) and its annotation."""
+    so the arrow between them shows. Return the box (x0, y0, x1, y1) and its annotation."""
     size = np.array(_highlight_size_px(points)) * units_per_px
     sizes = np.zeros((len(points.labels), 2))
     sizes[points.highlight] = size
     xy = points.embedding.astype(np.float64)
     center = _place_labels(xy, sizes, 16 * units_per_px, [points.highlight], obstacles)[points.highlight]
-    if np.isnan(center).any():  # crowded all around: go above anyway
-        center = xy[points.highlight] + [0, 16 * units_per_px + size[1] / 2]
+    if np.isnan(center).any():  # no free place around the point, so the box goes above it anyway
+        center = xy[points.highlight] + np.array([0, 16 * units_per_px + size[1] / 2])
 
     x_point, y_point = xy[points.highlight]
     position = {"x": x_point, "y": y_point, "ax": center[0], "ay": center[1], "axref": "x", "ayref": "y"}
-    box = np.array(
-        [center[0] - size[0] / 2, center[0] + size[0] / 2, center[1] - size[1] / 2, center[1] + size[1] / 2]
-    )
+    box = np.hstack([center - size / 2, center + size / 2])
     return box, position | {"standoff": 11} | _highlight_label(points)
 
 
@@ -771,7 +796,7 @@ def _equal_scale_ranges(xy: np.ndarray, plot_size: np.ndarray) -> tuple[list[flo
 
 
 def _plane_labels(markup: np.ndarray, centers: np.ndarray, color: str) -> go.Scatter:
-    """Labels drawn centred on the places `_place_labels` found."""
+    """Build the labels, centred on the places `_place_labels` found."""
     return go.Scatter(
         x=centers[:, 0],
         y=centers[:, 1],
@@ -800,7 +825,7 @@ def _space_figure(points: _Points, height: int) -> go.Figure:
 
     axis = {
         "showbackground": False,
-        "gridcolor": GRID_COLOR,
+        "gridcolor": "rgba(128, 128, 128, 0.35)",  # thin WebGL lines need more than GRID_COLOR
         "zerolinecolor": LINE_COLOR,
         "linecolor": LINE_COLOR,
         "color": TEXT_COLOR,
@@ -811,7 +836,7 @@ def _space_figure(points: _Points, height: int) -> go.Figure:
         "zaxis": axis | {"title": {"text": "dim 3"}},
         "aspectmode": "cube",
         "bgcolor": "rgba(0,0,0,0)",
-        "camera": {"eye": {"x": 1.45, "y": 1.45, "z": 0.95}},
+        "camera": {"eye": {"x": 1.6, "y": 1.6, "z": 1.0}},
         "annotations": annotations,
     }
     fig.update_layout(
@@ -894,9 +919,8 @@ def _probability_bars(categories: list[str], values: np.ndarray, name: str, colo
 
 
 def empty_figure(message: str, *, height: int = 320) -> go.Figure:
-    """A blank figure with a centred message, e.g. "Train a model to see its embeddings".
-
-    The message is shown literally, markup included."""
+    """Return a figure with hidden axes and `message` in its centre, e.g. "Train a model to see
+    its embeddings". The message is shown literally, markup included."""
     fig = go.Figure()
     message_annotation = {
         "text": _escape(message),

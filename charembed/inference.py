@@ -93,3 +93,18 @@ def sample(
     for _ in range(length):
         ids.append(int(torch.multinomial(probs[ids[-1]], 1, generator=generator)))
     return corpus.vocab.decode(ids)
+
+
+def prediction_map(output: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the argmax next-character id and its probability for embedding vectors `points`.
+
+    output (V, d) is the output map, points (n, d) are positions in embedding space. A
+    character whose embedding sits at a point predicts exactly what this returns there, so a
+    grid of points draws the regions of embedding space that predict each character.
+    """
+    logits = points @ output.T  # (n, V)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    best = probs.argmax(axis=1)  # (n,)
+    return best, probs[np.arange(len(points)), best]

@@ -6,6 +6,8 @@ table: character a gets the vector e[a]. The logit of next character b after a i
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,21 +19,20 @@ class CharModel(nn.Module):
 
     def __init__(self, vocab_size: int, embedding_dim: int, seed: int | None = None):
         super().__init__()
-        generator_state = torch.random.get_rng_state()
-        if seed is not None:
-            torch.manual_seed(seed)
+        # a private generator: seeding the global one would race with other sessions' threads
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
-        # subtle: build the two nn.Linear layers in the notebook's order so the same seed gives the
-        # same initial weights as the notebook's cells
-        layer_1 = nn.Linear(vocab_size, embedding_dim, bias=False)  # weight (d, V)
-        layer_2 = nn.Linear(embedding_dim, vocab_size, bias=False)  # weight (V, d)
-        if seed is not None:
-            torch.random.set_rng_state(generator_state)
+        # subtle: draw the weights in the notebook's order and with nn.Linear's own initialisation,
+        # so a seed gives the weights that torch.manual_seed(seed) then the notebook's cells give
+        layer_1_weight = torch.empty(embedding_dim, vocab_size)  # nn.Linear(V, d).weight, (d, V)
+        layer_2_weight = torch.empty(vocab_size, embedding_dim)  # nn.Linear(d, V).weight, (V, d)
+        for weight in (layer_1_weight, layer_2_weight):
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
 
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, _weight=layer_1.weight.detach().T.clone())
-        self.output = nn.Linear(embedding_dim, vocab_size, bias=False)
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, _weight=layer_1_weight.T.contiguous())
+        self.output = nn.utils.skip_init(nn.Linear, embedding_dim, vocab_size, bias=False)
         with torch.no_grad():
-            self.output.weight.copy_(layer_2.weight)
+            self.output.weight.copy_(layer_2_weight)
 
     @property
     def vocab_size(self) -> int:
@@ -63,3 +64,15 @@ class CharModel(nn.Module):
         """Return the (V,) next-character distribution after one character id."""
         with torch.no_grad():
             return F.softmax(self(torch.tensor(char_id)), dim=-1)
+
+
+def orientation_signs(embedding: torch.Tensor, reference_id: int) -> torch.Tensor:
+    """Return (d,) signs that put the reference character on the positive side of every axis.
+
+    Flipping the sign of column k in both the embedding table and the output map leaves every
+    logit e[a] . w[b] unchanged, so a trained model has 2^d equally good mirror images. Drawing
+    them all with the same orientation (the text's most frequent character on the positive side)
+    lets reruns and seeds be compared like with like.
+    """
+    signs = torch.sign(embedding[reference_id].detach())  # (d,)
+    return torch.where(signs == 0, torch.ones_like(signs), signs)

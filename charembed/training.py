@@ -19,6 +19,7 @@ from charembed.model import CharModel
 from charembed.settings import LIMITS, Limits, TrainingSettings
 
 MOMENTUM = 0.9  # the "momentum" optimizer's coefficient
+DIVERGENCE_FACTOR = 10.0  # a loss this many times the starting loss counts as diverged, even if finite
 MAX_TRAJECTORY_FRAMES = 512  # embedding snapshots kept per run; older ones are thinned, never the first
 
 
@@ -150,10 +151,12 @@ class Trainer:
 
     def _evaluate(self) -> None:
         """Compute the loss and gradients of the current weights; record the loss, or end the run
-        and restore the previous weights if the loss is not finite."""
+        and restore the previous weights if the loss diverged."""
         loss, grad_embedding, grad_output = count_loss_and_grads(*self.params, self.counts)
         loss_value = float(loss)
-        if not math.isfinite(loss_value):
+        # Adam's bounded steps keep the loss finite even at absurd learning rates, so a loss far
+        # above the start counts as diverged too
+        if not math.isfinite(loss_value) or (self.epoch > 0 and loss_value > DIVERGENCE_FACTOR * self.losses[0]):
             self._restore_last_finite()
             return
 
@@ -182,7 +185,8 @@ class Trainer:
         self.epoch -= 1
         self._finish(
             "diverged",
-            f"The loss diverged (became infinite or NaN) at epoch {self.epoch + 1:,}, so training "
+            f"The loss diverged at epoch {self.epoch + 1:,} (it became infinite, NaN, or over "
+            f"{DIVERGENCE_FACTOR:g} times its starting value), so training "
             f"stopped and kept the weights of epoch {self.epoch:,}. The learning rate "
             f"{self.settings.learning_rate:g} is too large: train again with a smaller one "
             f"(for example {self.settings.learning_rate / 10:g}).",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import gradio as gr
 import torch
 
-from charembed.examples import EXAMPLES, JSON_EXAMPLE, example_names, load_example
+from charembed.examples import JSON_EXAMPLE, example_names, load_example
 from charembed.session import Session
 from charembed.settings import LIMITS, OPTIMIZERS, VOCAB_MODES, TrainingSettings
 from charembed.text import TextError, describe_char, display_char, read_text
@@ -257,7 +257,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     example = gr.Dropdown(
                         choices=example_names(), value=JSON_EXAMPLE, label="Example text", elem_id="example",
-                        info=" · ".join(f"{e.name}: {e.description}" for e in EXAMPLES[:1]),
+                        info="A built-in text; picking one replaces the text box.",
                     )
                     upload = gr.UploadButton(
                         "Upload a text file", type="filepath", elem_id="upload", size="lg"
