@@ -10,19 +10,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import plotly.graph_objects as go
 
 from charembed import figures
 from charembed.corpus import Corpus, build_corpus
 from charembed.inference import Prediction, predict_next
+from charembed.model import orientation_signs
 from charembed.settings import LIMITS, Limits, TrainingSettings
 from charembed.text import describe_char, display_char
-from charembed.training import Snapshot, Trainer
+from charembed.training import Snapshot, Trainer, train
 
 FRAME_SECONDS = 0.1  # the page is redrawn about 10 times a second during a run, whatever the epoch rate
 MAX_PREVIOUS_RUNS = 2  # faded curves of earlier runs kept on the loss chart
 MAX_CURVE_POINTS = 600  # loss points sent per redraw, so a long run costs the browser what a short one does
-PASTED = "pasted text"  # the encoding shown for text typed or pasted into the box
+PASTED = "pasted text"
+ZEROED_LABEL = "same run, gradients zeroed"  # the comparison curve of the notebook preset  # the encoding shown for text typed or pasted into the box
 
 
 @dataclass
@@ -66,6 +69,15 @@ class Session:
         self.trainer = trainer
         self.run_id += 1
         return self.run_id
+
+    def start_notebook_run(self, text: str) -> int:
+        """Start the original notebook's run on `text` (gradients accumulate), with the same run
+        trained with zeroed gradients drawn beside it for comparison. Return the run id."""
+        corpus = self.build_corpus(text, TrainingSettings.notebook(accumulate_grad=True))
+        zeroed = train(corpus.counts, TrainingSettings.notebook(accumulate_grad=False), self.limits)
+        run_id = self.start_run(corpus, TrainingSettings.notebook(accumulate_grad=True))
+        self.previous = [self._curve(zeroed, ZEROED_LABEL)]
+        return run_id
 
     def stop_run(self, wait_seconds: float = 1.0) -> bool:
         """End the live run, if any, and wait until its loop has let go of the weights.
@@ -122,27 +134,47 @@ class Session:
         if self.corpus is not None and self.trainer is not None:
             refs = self.corpus.references
             references = {
-                "uniform guess": (refs.uniform, "ln V: every character equally likely"),
+                "uniform guess": (refs.uniform, "ln V: every character equally likely, nothing learned"),
+                "unigram model": (
+                    refs.unigram,
+                    "knows how often each character occurs, ignores the current one",
+                ),
                 "best bigram model": (
                     refs.bigram,
-                    "the lowest loss any model that sees only the current character can reach",
+                    "the floor: the lowest loss any model that sees only the current character can reach",
                 ),
             }
             total_epochs = self.trainer.settings.epochs
         return figures.loss_figure(current, self.previous, references, total_epochs)
 
+    def oriented_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (V, d) embedding table and output map with each axis oriented so the text's
+        most frequent character is on its positive side (the model itself is unchanged)."""
+        model = self.trainer.model
+        reference_id = int(self.corpus.char_counts.argmax())
+        signs = orientation_signs(model.embedding.weight, reference_id)  # (d,)
+        embedding = (model.embedding.weight.detach() * signs).numpy()
+        output = (model.output.weight.detach() * signs).numpy()
+        return embedding, output
+
+    def untrained(self) -> np.ndarray:
+        """(V,) bool: entries that never occur as the current character of the training span.
+        Their embedding gets no gradient, so it keeps its random initial value."""
+        return (self.corpus.counts.sum(dim=1) == 0).numpy()
+
     def embedding_figure(self, highlight: int | None = None) -> go.Figure:
         if self.trainer is None or self.corpus is None:
             return figures.empty_figure("Train a model to see its character embeddings")
         vocab = self.corpus.vocab
-        embedding = self.trainer.model.embedding.weight.detach().numpy()
+        embedding, _ = self.oriented_weights()
+        untrained = self.untrained()
         return figures.embedding_figure(
             labels=[display_char(char) for char in vocab.itos],
             names=[describe_char(char) for char in vocab.itos],
             embedding=embedding,
             char_counts=self.corpus.char_counts,
             highlight=highlight,
-            unseen=self.corpus.char_counts == 0 if vocab.mode != "text" else None,
+            unseen=untrained if untrained.any() else None,
         )
 
     def status(self, snapshot: Snapshot | None = None) -> str:
@@ -192,6 +224,11 @@ class Session:
             if prediction.occurrences
             else f"In the text, {query} is never followed by another character."
         )
+        if self.untrained()[prediction.char_id]:
+            real += (
+                f" {query} never occurs in the training span, so its embedding got no gradient and "
+                f"still has its random initial value."
+            )
         model = self.trainer.model
         if model.embedding_dim > 1:
             return (
@@ -200,8 +237,9 @@ class Session:
             )
 
         # d = 1: the logit of b after a is e[a] * w[b], so only the sign of e[a] picks the argmax
-        e = float(model.embedding.weight[prediction.char_id, 0])
-        w = model.output.weight[:, 0].detach().numpy()
+        embedding, output = self.oriented_weights()
+        e = float(embedding[prediction.char_id, 0])
+        w = output[:, 0]
         high, low = display_char(itos[int(w.argmax())]), display_char(itos[int(w.argmin())])
         side = "positive" if e >= 0 else "negative"
         pick = "largest" if e >= 0 else "smallest"

@@ -43,6 +43,43 @@ predict the next character of a text. Train it on any text, watch plain gradient
 live, then ask it what comes after a character and see where that character sits in embedding space.
 """
 
+NOTEBOOK_PACE_SECONDS = 4.0  # the notebook's 31 epochs, slowed so the sudden drop can be watched
+NOTEBOOK_LESSON = """**The original notebook, rerun.** Blue is the notebook's own run: it never calls
+`zero_grad()`, so every step adds the new gradient to the sum of all earlier ones, and after k steps
+the weights move by about k times the current gradient. The step keeps growing until, near epoch 20,
+it is large enough for the loss to plunge. Grey is the same run with the gradients zeroed before
+each step: at learning rate 0.1 it barely moves in 31 steps. The sudden drop comes from the
+accumulated gradient, not from the learning rate. (The notebook trains on the 5 pairs of its first
+6 characters only, with the 126 classes of code points 0–125.)"""
+
+HOW_IT_WORKS = """**Model.** Every character *a* has an embedding **e[a]** (d numbers) and every possible next
+character *b* an output vector **w[b]**. The model sees only the current character:
+
+    logit(b | a) = e[a] · w[b]
+    p(b | a)     = exp(logit(b | a)) / Σ_c exp(logit(c | a))        (softmax)
+
+**Loss** (the blue curve): the cross-entropy of the real next character, averaged over the N pairs
+(current, next) of the text. With C[a, b] the number of times b follows a,
+
+    loss = −(1/N) · Σ_a Σ_b C[a, b] · log p(b | a)
+
+so one epoch is exact full-batch gradient descent and costs V²·d operations however long the text is.
+
+**Update.** Plain SGD moves each weight against its gradient, `θ ← θ − lr · ∂loss/∂θ`; momentum and
+Adam rescale that step. The embedding plot shows **e** after each update. Flipping the sign of an
+axis in both **e** and **w** gives the same model, so each axis is drawn with the text's most
+frequent character on its positive side.
+
+**Reference lines.** *Uniform guess* = ln V, a model that learned nothing. *Unigram* = the entropy of
+the character frequencies, a model that ignores the current character. *Best bigram* =
+H(next | current), the lowest loss any model that sees only the current character can reach.
+
+**Why at most two predictions at d = 1.** With one number per character, logit(b | a) = e[a] × w[b].
+If e[a] > 0 the character with the largest w wins; if e[a] < 0 the one with the smallest w wins.
+Only the sign of e[a] matters for the ranking, so every character predicts one of just two
+characters. The coloured band under the axis shows which one each position predicts. Raise the
+embedding dimension to 2 or 3 to lift this limit."""
+
 LIMITS_TEXT = (
     f"Limits: files up to {LIMITS.max_upload_bytes / 1e6:g} MB; the first "
     f"{LIMITS.max_text_chars:,} characters are used; vocabulary up to {LIMITS.max_vocab_size:,} "
@@ -69,9 +106,14 @@ def summarize(text: str, vocab_mode: str, train_chars: int, session: Session):
         return f"⚠️ {error}", gr.update(choices=[], value=None)
 
     refs = corpus.references
+    distinct = int((corpus.char_counts > 0).sum())
+    size = (
+        f"**{distinct:,}** distinct (vocabulary size V = {corpus.vocab.vocab_size:,})"
+        if distinct == corpus.vocab.vocab_size
+        else f"**{distinct:,}** distinct, vocabulary size V = **{corpus.vocab.vocab_size:,}**"
+    )
     lines = [
-        f"**{len(corpus.text):,}** characters · **{corpus.vocab.vocab_size:,}** distinct "
-        f"(vocabulary size V) · encoding **{corpus.encoding}**",
+        f"**{len(corpus.text):,}** characters · {size} · encoding **{corpus.encoding}**",
         f"Reference losses: uniform guess ln V = **{refs.uniform:.3f}** · unigram "
         f"**{refs.unigram:.3f}** · best bigram model **{refs.bigram:.3f}** nats",
     ]
@@ -191,6 +233,22 @@ def stop(session: Session) -> tuple:
     return draw_run(session)
 
 
+def run_notebook(session: Session) -> Iterator[tuple]:
+    """Load the json example, set the notebook's settings, and stream its run beside the same run
+    with zeroed gradients."""
+    session.stop_run()
+    decoded = load_example(JSON_EXAMPLE)
+    session.set_upload(decoded.text, decoded.encoding)
+    notebook = TrainingSettings.notebook()
+    run_id = session.start_notebook_run(decoded.text)
+    settings_values = (
+        decoded.text, notebook.embedding_dim, notebook.learning_rate, notebook.epochs, notebook.optimizer,
+        notebook.seed, notebook.train_chars, notebook.vocab_mode, notebook.accumulate_grad,
+    )
+    for snapshot in session.live(run_id, NOTEBOOK_PACE_SECONDS):
+        yield (*settings_values, *draw_run(session, snapshot), NOTEBOOK_LESSON)
+
+
 def progress_html(fraction: float) -> str:
     # numbers only: no user text ever reaches this HTML
     return f'<progress value="{fraction:.4f}" max="1"></progress> {fraction:.0%}'
@@ -243,9 +301,10 @@ def build_demo() -> gr.Blocks:
     default_text = load_example(JSON_EXAMPLE)
 
     with gr.Blocks(title="Character Embeddings", analytics_enabled=False) as demo:
-        session = gr.State(
-            Session(upload_text=default_text.text, upload_encoding=default_text.encoding),
-            delete_callback=lambda value: value.release(),
+        initial_session = Session(upload_text=default_text.text, upload_encoding=default_text.encoding)
+        session = gr.State(initial_session, delete_callback=lambda value: value.release())
+        initial_summary, initial_vocab = summarize(
+            default_text.text, DEFAULTS.vocab_mode, DEFAULTS.train_chars, initial_session
         )
         gr.Markdown(INTRO)
 
@@ -263,7 +322,7 @@ def build_demo() -> gr.Blocks:
                         "Upload a text file", type="filepath", elem_id="upload", size="lg"
                     )
             with gr.Column(scale=2):
-                summary = gr.Markdown(elem_id="summary")
+                summary = gr.Markdown(initial_summary, elem_id="summary")
 
         with gr.Accordion("Training settings", open=False, elem_id="settings"):
             with gr.Row():
@@ -305,17 +364,23 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train")
             stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+            notebook_button = gr.Button("Rerun the original notebook", elem_id="notebook")
         progress = gr.HTML(progress_html(0.0), elem_id="progress")
         status = gr.Markdown("Not trained yet. Choose a text and press Train.", elem_id="status")
         with gr.Row():
             loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
             embedding_plot = gr.Plot(label="Embeddings", elem_id="embedding-plot")
+        lesson = gr.Markdown(elem_id="lesson")
+        with gr.Accordion("How it works", open=False, elem_id="how-it-works"):
+            gr.Markdown(HOW_IT_WORKS)
 
         gr.Markdown("## Explore the trained model")
         with gr.Row():
             with gr.Column(scale=1):
                 query = gr.Textbox(label="Type one character", elem_id="query", max_lines=1)
-                vocab_list = gr.Dropdown([], label="…or pick one from the text", elem_id="vocab-list")
+                vocab_list = gr.Dropdown(
+                    initial_vocab["choices"], value=None, label="…or pick one from the text", elem_id="vocab-list"
+                )
                 predicted = gr.Textbox(label="Predicted next character", interactive=False, elem_id="predicted")
             with gr.Column(scale=2):
                 prediction_plot = gr.Plot(label="Next-character probabilities", elem_id="prediction-plot")
@@ -323,7 +388,7 @@ def build_demo() -> gr.Blocks:
 
         # ---- events
         summary_inputs = [text_box, vocab_mode, train_chars, session]
-        for trigger in (demo.load, text_box.change, vocab_mode.change, train_chars.change):
+        for trigger in (text_box.change, vocab_mode.change, train_chars.change):
             trigger(summarize, summary_inputs, [summary, vocab_list], trigger_mode="always_last",
                     show_progress="hidden", api_visibility="private", queue=False)
         upload.upload(load_file, [upload, session], [text_box], api_visibility="private")
@@ -340,7 +405,18 @@ def build_demo() -> gr.Blocks:
             concurrency_id="train",
             show_progress="hidden",
         )
-        stop_button.click(stop, [session], run_outputs, api_name="stop", cancels=[train_event],
+        notebook_event = notebook_button.click(
+            run_notebook,
+            [session],
+            [text_box, embedding_dim, learning_rate, epochs, optimizer, seed, train_chars, vocab_mode,
+             accumulate_grad, *run_outputs, lesson],
+            api_name="notebook",
+            concurrency_limit=TRAIN_CONCURRENCY,
+            concurrency_id="train",
+            show_progress="hidden",
+        )
+        train_button.click(lambda: "", None, lesson, queue=False, api_visibility="private")
+        stop_button.click(stop, [session], run_outputs, api_name="stop", cancels=[train_event, notebook_event],
                           concurrency_limit=None, queue=False)
 
         predict_outputs = [predicted, explanation, prediction_plot, embedding_plot]
