@@ -176,6 +176,7 @@ class Corpus:
     references: ReferenceLosses  # from `counts`
     train_pairs: int  # number of (current, next) pairs trained on = counts.sum()
     truncated_chars: int = 0  # characters cut off the source text beyond limits.max_text_chars
+    heldout_counts: torch.Tensor | None = None  # (V, V) bigram counts of the held-out end, if any
 
 
 def build_corpus(
@@ -185,7 +186,9 @@ def build_corpus(
 
     The training span is the whole text when settings.train_chars is 0, and otherwise its first
     N = settings.train_chars characters each paired with its successor (N pairs, clamped to the
-    text). Raise TextError for empty text, fewer than two characters or fewer than two distinct
+    text). With settings.holdout_fraction f > 0 the pairs of the last f of the text are counted
+    apart as held out, and the training span is taken from what precedes them. Raise TextError
+    for empty text, fewer than two characters or fewer than two distinct
     characters, and for characters outside the "ascii126" vocabulary.
     """
     if settings.train_chars < 0:
@@ -197,10 +200,13 @@ def build_corpus(
     ids = vocab._encode_code_points(code_points)  # (N,)
     text_counts = bigram_counts(ids, vocab.vocab_size)  # (V, V)
 
+    train_ids, heldout_counts = _hold_out(ids, settings.holdout_fraction, vocab.vocab_size)
     if settings.train_chars == 0:
-        counts = text_counts.clone()
+        counts = (
+            bigram_counts(train_ids, vocab.vocab_size) if heldout_counts is not None else text_counts.clone()
+        )
     else:
-        counts = bigram_counts(ids[: settings.train_chars + 1], vocab.vocab_size)
+        counts = bigram_counts(train_ids[: settings.train_chars + 1], vocab.vocab_size)
 
     return Corpus(
         text=text,
@@ -212,7 +218,23 @@ def build_corpus(
         char_counts=np.bincount(ids, minlength=vocab.vocab_size),
         references=reference_losses(counts),
         train_pairs=int(counts.sum().item()),
+        heldout_counts=heldout_counts,
     )
+
+
+def _hold_out(ids: np.ndarray, fraction: float, vocab_size: int) -> tuple[np.ndarray, torch.Tensor | None]:
+    """Split off the pairs of the last `fraction` of the text. Return the ids left for training and
+    the held-out counts (None for fraction 0). The pair that crosses the split is held out, so no
+    pair is in both parts. Raise TextError when either part would have no pair."""
+    if fraction <= 0:
+        return ids, None
+    split = round(len(ids) * (1 - fraction))
+    if split < 2 or len(ids) - split < 1:
+        raise TextError(
+            f"The text is too short to hold out {fraction:.0%} of it: both parts need at least one "
+            "pair of characters. Use a longer text or a held-out fraction of 0."
+        )
+    return ids[:split], bigram_counts(ids[split - 1 :], vocab_size)
 
 
 def load_corpus(source: str | bytes, settings: TrainingSettings, limits: Limits = LIMITS) -> Corpus:

@@ -602,7 +602,8 @@ def _axis_figure(points: _Points, height: int, width_px: int) -> go.Figure:
     # one y unit is half a row pitch, so every label edge and leader length is a small integer:
     # row r (r > 0) spans y = 2r - 1 .. 2r + 1, row -r mirrors it below the axis at y = 0
     plot_height = height - margin["t"] - margin["b"]
-    rows_per_side = max(1, int((plot_height / ROW_PITCH_PX - 1) / 2))
+    # at most 30 rows a side, which keeps the int8 y coordinates below in range
+    rows_per_side = min(max(1, int((plot_height / ROW_PITCH_PX - 1) / 2)), 30)
     widths = np.array([_label_width_px(label) + LABEL_GAP_PX for label in points.labels]) * units_per_px
     max_levels = np.where(points.seen, rows_per_side, 1)  # unseen labels only next to the axis
     reserved = []

@@ -6,6 +6,7 @@ so everything below can be tested and benchmarked without a server.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from charembed.training import Snapshot, Trainer, train
 FRAME_SECONDS = 0.1  # the page is redrawn about 10 times a second during a run, whatever the epoch rate
 MAX_PREVIOUS_RUNS = 2  # faded curves of earlier runs kept on the loss chart
 MAX_CURVE_POINTS = 600  # loss points sent per redraw, so a long run costs the browser what a short one does
-PASTED = "pasted text"
-ZEROED_LABEL = "same run, gradients zeroed"  # the comparison curve of the notebook preset  # the encoding shown for text typed or pasted into the box
+PASTED = "pasted text"  # the encoding shown for text typed or pasted into the box
+ZEROED_LABEL = "same run, gradients zeroed"  # the comparison curve of the notebook preset
 
 
 @dataclass
@@ -62,13 +63,32 @@ class Session:
 
     def start_run(self, corpus: Corpus, settings: TrainingSettings) -> int:
         """Replace the current run with a fresh one and return its id; any live run ends."""
-        trainer = Trainer(corpus.counts, settings, self.limits)
+        trainer = Trainer(corpus.counts, settings, self.limits, heldout_counts=corpus.heldout_counts)
         if self.trainer is not None:
             self.previous = [*self.previous, self._curve(self.trainer, "previous run")][-MAX_PREVIOUS_RUNS:]
-        self.corpus = corpus
+        # the ids of a long text take 8 bytes a character and nothing after counting needs them
+        self.corpus = dataclasses.replace(corpus, ids=corpus.ids[:0])
         self.trainer = trainer
         self.run_id += 1
         return self.run_id
+
+    def resume_run(self, learning_rate: float | None = None) -> int:
+        """Continue the current (stopped) run as a new live run, optionally with a new learning
+        rate, and return its id. Raise ValueError when there is no run or it has ended."""
+        if self.trainer is None:
+            raise ValueError("There is no run to resume. Press Train to start one.")
+        if self.trainer.done:
+            raise ValueError("The run has ended. Press Train to start a new one.")
+        self.stop_run()
+        if learning_rate is not None:
+            self.trainer.set_learning_rate(learning_rate)
+        self.run_id += 1
+        return self.run_id
+
+    def step_run(self, learning_rate: float | None = None) -> Snapshot:
+        """Take one epoch of the current (stopped) run. Raise ValueError as resume_run does."""
+        self.resume_run(learning_rate)
+        return self.trainer.step()
 
     def start_notebook_run(self, text: str) -> int:
         """Start the original notebook's run on `text` (gradients accumulate), with the same run
@@ -183,8 +203,13 @@ class Session:
         if trainer is None:
             return "Not trained yet. Choose a text and press Train."
         if snapshot is None:
-            snapshot = Snapshot(trainer.epoch, float(trainer.losses[trainer.epoch]), trainer.elapsed,
-                                trainer.status, trainer.message)
+            snapshot = Snapshot(
+                trainer.epoch,
+                float(trainer.losses[trainer.epoch]),
+                trainer.elapsed,
+                trainer.status,
+                trainer.message,
+            )
         floor = self.corpus.references.bigram
         speed = snapshot.epoch / snapshot.elapsed if snapshot.elapsed > 0 else 0.0
         line = (
@@ -256,4 +281,3 @@ class Session:
         epochs, losses = trainer.loss_history()
         epochs, losses = figures.downsample(epochs, losses, MAX_CURVE_POINTS)
         return figures.Curve(epochs, losses, label)
-

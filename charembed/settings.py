@@ -27,6 +27,7 @@ class Limits:
     max_epochs: int = 100_000
     max_run_seconds: float = 900.0  # a run ends after 15 minutes whatever its epoch count
     max_pace_seconds: float = 120.0  # the longest a presentation-paced run may be stretched to
+    max_holdout_fraction: float = 0.5  # at least half of the text is always trained on
 
 
 LIMITS = Limits()
@@ -45,6 +46,7 @@ class TrainingSettings:
     train_chars: int = 0  # train on the first N characters (each paired with its successor); 0 = whole text
     vocab_mode: str = "text"  # "ascii126" is the notebook's fixed 126 classes
     accumulate_grad: bool = False  # True reproduces the notebook's missing zero_grad()
+    holdout_fraction: float = 0.0  # the end of the text kept out of training, to measure held-out loss
 
     def validate(self, limits: Limits = LIMITS) -> None:
         """Raise ValueError naming the first setting that is out of range and its allowed range."""
@@ -64,13 +66,21 @@ class TrainingSettings:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}.")
         if self.vocab_mode not in VOCAB_MODES:
-            raise ValueError(f"Unknown vocabulary mode {self.vocab_mode!r}: choose one of {', '.join(VOCAB_MODES)}.")
+            raise ValueError(
+                f"Unknown vocabulary mode {self.vocab_mode!r}: choose one of {', '.join(VOCAB_MODES)}."
+            )
         if not 0 <= self.seed < 2**32:
             raise ValueError(f"Seed {self.seed} is out of range: choose 0 to {2**32 - 1}.")
         if not 0 <= self.train_chars <= limits.max_text_chars:
             raise ValueError(
                 f"Training span {self.train_chars:,} is out of range: choose 0 (whole text) "
                 f"to {limits.max_text_chars:,} characters."
+            )
+
+        if not 0 <= self.holdout_fraction <= limits.max_holdout_fraction:
+            raise ValueError(
+                f"Held-out fraction {self.holdout_fraction:g} is out of range: choose 0 (none) "
+                f"to {limits.max_holdout_fraction:g}."
             )
 
     @classmethod

@@ -33,6 +33,7 @@ class Snapshot:
     elapsed: float  # seconds since the run started
     status: str = "running"
     message: str = ""
+    heldout_loss: float | None = None  # the same weights' loss on the held-out pairs, if any
 
     @property
     def done(self) -> bool:
@@ -87,7 +88,13 @@ class Trainer:
     a later `run()` continues from there (pause and resume), up to settings.epochs updates.
     """
 
-    def __init__(self, counts: torch.Tensor, settings: TrainingSettings, limits: Limits = LIMITS):
+    def __init__(
+        self,
+        counts: torch.Tensor,
+        settings: TrainingSettings,
+        limits: Limits = LIMITS,
+        heldout_counts: torch.Tensor | None = None,
+    ):
         settings.validate(limits)
         if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
             raise ValueError(f"counts must be a square (V, V) matrix, got shape {tuple(counts.shape)}.")
@@ -105,6 +112,10 @@ class Trainer:
 
         self.epoch = 0  # updates done so far
         self.losses = np.full(settings.epochs + 1, np.nan, dtype=np.float64)  # loss after each epoch
+        self.heldout_counts = heldout_counts.to(torch.float32) if heldout_counts is not None else None
+        self.heldout_losses = (
+            np.full(settings.epochs + 1, np.nan, dtype=np.float64) if heldout_counts is not None else None
+        )
         self.trajectory_epochs: list[int] = []
         self.trajectory: list[np.ndarray] = []  # (V, d) embeddings at trajectory_epochs
         self.trajectory_stride = 1
@@ -145,9 +156,17 @@ class Trainer:
                 )
             yield self._snapshot(started)
 
+    def step(self) -> Snapshot:
+        """Take a single epoch (or, before the first, evaluate the initial weights) and return its
+        snapshot. For stepping through a paused run by hand."""
+        return next(self.run())
+
     def _snapshot(self, started: float) -> Snapshot:
         self.elapsed = time.perf_counter() - started
-        return Snapshot(self.epoch, float(self.losses[self.epoch]), self.elapsed, self.status, self.message)
+        heldout = float(self.heldout_losses[self.epoch]) if self.heldout_losses is not None else None
+        return Snapshot(
+            self.epoch, float(self.losses[self.epoch]), self.elapsed, self.status, self.message, heldout
+        )
 
     def _evaluate(self) -> None:
         """Compute the loss and gradients of the current weights; record the loss, or end the run
@@ -156,11 +175,16 @@ class Trainer:
         loss_value = float(loss)
         # Adam's bounded steps keep the loss finite even at absurd learning rates, so a loss far
         # above the start counts as diverged too
-        if not math.isfinite(loss_value) or (self.epoch > 0 and loss_value > DIVERGENCE_FACTOR * self.losses[0]):
+        if not math.isfinite(loss_value) or (
+            self.epoch > 0 and loss_value > DIVERGENCE_FACTOR * self.losses[0]
+        ):
             self._restore_last_finite()
             return
 
         self.losses[self.epoch] = loss_value
+        if self.heldout_counts is not None:
+            with torch.no_grad():
+                self.heldout_losses[self.epoch] = float(self.model.count_loss(self.heldout_counts))
         self._grads = (grad_embedding, grad_output)
         self._record_trajectory()
 
@@ -210,9 +234,14 @@ class Trainer:
         self.status = status
         self.message = message
 
-    def loss_history(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (epochs, losses) of every epoch computed so far."""
+    def loss_history(self, heldout: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Return (epochs, losses) of every epoch computed so far, on the training span or, with
+        heldout=True, on the held-out pairs (empty arrays when nothing is held out)."""
         count = self.epoch + 1 if self._grads is not None else 0
+        if heldout:
+            if self.heldout_losses is None:
+                return np.arange(0), np.zeros(0)
+            return np.arange(count), self.heldout_losses[:count]
         return np.arange(count), self.losses[:count]
 
 

@@ -183,6 +183,7 @@ def train(
     vocab_mode: str,
     accumulate_grad: bool,
     pace_seconds: float,
+    holdout_fraction: float,
     session: Session,
 ) -> Iterator[tuple]:
     """Start a fresh run and stream (loss chart, embedding plot, status, progress) while it trains."""
@@ -196,22 +197,65 @@ def train(
             train_chars=int(train_chars or 0),
             vocab_mode=vocab_mode,
             accumulate_grad=bool(accumulate_grad),
+            holdout_fraction=float(holdout_fraction or 0),
         )
         settings.validate(LIMITS)
-        pace_seconds = float(pace_seconds or 0)
-        if not 0 <= pace_seconds <= LIMITS.max_pace_seconds:
-            raise ValueError(f"Pace {pace_seconds:g} s is out of range: choose 0 to {LIMITS.max_pace_seconds:g} s.")
+        pace_seconds = checked_pace(pace_seconds)
         corpus = session.build_corpus(read_text(text).text, settings)
     except (TextError, ValueError, TypeError) as error:
-        gr.Warning(str(error))
-        yield gr.skip(), gr.skip(), f"⚠️ {error}", gr.skip()
+        yield warn(error)
         return
 
     run_id = session.start_run(corpus, settings)
     log.info("run %d started: V=%d, %s", run_id, corpus.vocab.vocab_size, settings)
+    yield from stream_run(session, run_id, pace_seconds)
+
+
+def resume(learning_rate: float, pace_seconds: float, session: Session) -> Iterator[tuple]:
+    """Continue the stopped run, with the learning rate now in the settings."""
+    try:
+        run_id = session.resume_run(checked_learning_rate(learning_rate))
+        pace_seconds = checked_pace(pace_seconds)
+    except (ValueError, TypeError) as error:
+        yield warn(error)
+        return
+    yield from stream_run(session, run_id, pace_seconds)
+
+
+def step(learning_rate: float, session: Session) -> tuple:
+    """Take a single epoch of the stopped run and draw it."""
+    try:
+        snapshot = session.step_run(checked_learning_rate(learning_rate))
+    except (ValueError, TypeError) as error:
+        return warn(error)
+    return draw_run(session, snapshot)
+
+
+def stream_run(session: Session, run_id: int, pace_seconds: float) -> Iterator[tuple]:
     for snapshot in session.live(run_id, pace_seconds):
         yield draw_run(session, snapshot)
-    log.info("run %d ended at epoch %d: %s", run_id, session.trainer.epoch, session.trainer.status)
+    log.info("run %d left at epoch %d: %s", run_id, session.trainer.epoch, session.trainer.status)
+
+
+def checked_learning_rate(learning_rate) -> float:
+    learning_rate = float(learning_rate)
+    TrainingSettings(learning_rate=learning_rate).validate(LIMITS)
+    return learning_rate
+
+
+def checked_pace(pace_seconds) -> float:
+    pace_seconds = float(pace_seconds or 0)
+    if not 0 <= pace_seconds <= LIMITS.max_pace_seconds:
+        raise ValueError(
+            f"Pace {pace_seconds:g} s is out of range: choose 0 to {LIMITS.max_pace_seconds:g} s."
+        )
+    return pace_seconds
+
+
+def warn(error: Exception) -> tuple:
+    """Show a rejected request's message as a toast and in the status line; leave the charts."""
+    gr.Warning(str(error))
+    return gr.skip(), gr.skip(), f"⚠️ {error}", gr.skip()
 
 
 def draw_run(session: Session, snapshot=None) -> tuple:
@@ -227,10 +271,12 @@ def stop(session: Session) -> tuple:
     """End the live run, keep its weights, and draw where it stopped."""
     if not session.stop_run():
         return gr.skip(), gr.skip(), "No run is going. Press Train to start one.", gr.skip()
-    trainer = session.trainer
-    if not trainer.done:
-        trainer.status, trainer.message = "stopped", f"Stopped at epoch {trainer.epoch:,}; the weights are kept."
-    return draw_run(session)
+    loss_plot, embedding_plot, status, progress = draw_run(session)
+    status += (
+        f"\n\nStopped at epoch {session.trainer.epoch:,}; the weights are kept. Resume continues the run "
+        "(with the learning rate now in the settings), Step takes one epoch, Train starts afresh."
+    )
+    return loss_plot, embedding_plot, status, progress
 
 
 def run_notebook(session: Session) -> Iterator[tuple]:
@@ -242,8 +288,15 @@ def run_notebook(session: Session) -> Iterator[tuple]:
     notebook = TrainingSettings.notebook()
     run_id = session.start_notebook_run(decoded.text)
     settings_values = (
-        decoded.text, notebook.embedding_dim, notebook.learning_rate, notebook.epochs, notebook.optimizer,
-        notebook.seed, notebook.train_chars, notebook.vocab_mode, notebook.accumulate_grad,
+        decoded.text,
+        notebook.embedding_dim,
+        notebook.learning_rate,
+        notebook.epochs,
+        notebook.optimizer,
+        notebook.seed,
+        notebook.train_chars,
+        notebook.vocab_mode,
+        notebook.accumulate_grad,
     )
     for snapshot in session.live(run_id, NOTEBOOK_PACE_SECONDS):
         yield (*settings_values, *draw_run(session, snapshot), NOTEBOOK_LESSON)
@@ -315,7 +368,10 @@ def build_demo() -> gr.Blocks:
                 )
                 with gr.Row():
                     example = gr.Dropdown(
-                        choices=example_names(), value=JSON_EXAMPLE, label="Example text", elem_id="example",
+                        choices=example_names(),
+                        value=JSON_EXAMPLE,
+                        label="Example text",
+                        elem_id="example",
                         info="A built-in text; picking one replaces the text box.",
                     )
                     upload = gr.UploadButton(
@@ -327,36 +383,65 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("Training settings", open=False, elem_id="settings"):
             with gr.Row():
                 embedding_dim = gr.Slider(
-                    LIMITS.min_embedding_dim, LIMITS.max_embedding_dim, value=DEFAULTS.embedding_dim, step=1,
-                    label="Embedding dimension d", elem_id="embedding-dim",
+                    LIMITS.min_embedding_dim,
+                    LIMITS.max_embedding_dim,
+                    value=DEFAULTS.embedding_dim,
+                    step=1,
+                    label="Embedding dimension d",
+                    elem_id="embedding-dim",
                 )
                 learning_rate = gr.Number(
-                    DEFAULTS.learning_rate, minimum=LIMITS.min_learning_rate, maximum=LIMITS.max_learning_rate,
+                    DEFAULTS.learning_rate,
+                    minimum=LIMITS.min_learning_rate,
+                    maximum=LIMITS.max_learning_rate,
                     label=f"Learning rate ({LIMITS.min_learning_rate:g} to {LIMITS.max_learning_rate:g})",
                     elem_id="learning-rate",
                 )
                 epochs = gr.Number(
-                    DEFAULTS.epochs, minimum=1, maximum=LIMITS.max_epochs, precision=0,
-                    label=f"Epochs (1 to {LIMITS.max_epochs:,})", elem_id="epochs",
+                    DEFAULTS.epochs,
+                    minimum=1,
+                    maximum=LIMITS.max_epochs,
+                    precision=0,
+                    label=f"Epochs (1 to {LIMITS.max_epochs:,})",
+                    elem_id="epochs",
                 )
-                optimizer = gr.Radio(OPTIMIZER_CHOICES, value=DEFAULTS.optimizer, label="Optimizer",
-                                     elem_id="optimizer")
+                optimizer = gr.Radio(
+                    OPTIMIZER_CHOICES, value=DEFAULTS.optimizer, label="Optimizer", elem_id="optimizer"
+                )
             with gr.Row():
                 seed = gr.Number(DEFAULTS.seed, minimum=0, precision=0, label="Random seed", elem_id="seed")
                 train_chars = gr.Number(
-                    DEFAULTS.train_chars, minimum=0, maximum=LIMITS.max_text_chars, precision=0,
-                    label="Train on the first N characters (0 = whole text)", elem_id="train-chars",
+                    DEFAULTS.train_chars,
+                    minimum=0,
+                    maximum=LIMITS.max_text_chars,
+                    precision=0,
+                    label="Train on the first N characters (0 = whole text)",
+                    elem_id="train-chars",
                 )
-                vocab_mode = gr.Radio(VOCAB_MODE_CHOICES, value=DEFAULTS.vocab_mode, label="Vocabulary",
-                                      elem_id="vocab-mode")
+                vocab_mode = gr.Radio(
+                    VOCAB_MODE_CHOICES, value=DEFAULTS.vocab_mode, label="Vocabulary", elem_id="vocab-mode"
+                )
                 with gr.Column():
                     accumulate_grad = gr.Checkbox(
-                        DEFAULTS.accumulate_grad, label="Accumulate gradients like the original notebook",
-                        info="The notebook never calls zero_grad(), so each step adds up all earlier gradients.",
+                        DEFAULTS.accumulate_grad,
+                        label="Accumulate gradients like the original notebook",
+                        info="The notebook never calls zero_grad(): each step adds up all earlier gradients.",
                         elem_id="accumulate-grad",
                     )
+                    holdout = gr.Slider(
+                        0,
+                        LIMITS.max_holdout_fraction,
+                        value=DEFAULTS.holdout_fraction,
+                        step=0.05,
+                        label="Hold out the end of the text (fraction) and plot its loss too",
+                        elem_id="holdout",
+                    )
                     pace = gr.Slider(
-                        0, LIMITS.max_pace_seconds, value=0, step=1, elem_id="pace",
+                        0,
+                        LIMITS.max_pace_seconds,
+                        value=0,
+                        step=1,
+                        elem_id="pace",
                         label="Presentation pace: spread the run over this many seconds (0 = full speed)",
                     )
             gr.Markdown(LIMITS_TEXT, elem_id="limits")
@@ -364,6 +449,8 @@ def build_demo() -> gr.Blocks:
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train")
             stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+            resume_button = gr.Button("Resume", elem_id="resume")
+            step_button = gr.Button("Step", elem_id="step")
             notebook_button = gr.Button("Rerun the original notebook", elem_id="notebook")
         progress = gr.HTML(progress_html(0.0), elem_id="progress")
         status = gr.Markdown("Not trained yet. Choose a text and press Train.", elem_id="status")
@@ -379,9 +466,14 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=1):
                 query = gr.Textbox(label="Type one character", elem_id="query", max_lines=1)
                 vocab_list = gr.Dropdown(
-                    initial_vocab["choices"], value=None, label="…or pick one from the text", elem_id="vocab-list"
+                    initial_vocab["choices"],
+                    value=None,
+                    label="…or pick one from the text",
+                    elem_id="vocab-list",
                 )
-                predicted = gr.Textbox(label="Predicted next character", interactive=False, elem_id="predicted")
+                predicted = gr.Textbox(
+                    label="Predicted next character", interactive=False, elem_id="predicted"
+                )
             with gr.Column(scale=2):
                 prediction_plot = gr.Plot(label="Next-character probabilities", elem_id="prediction-plot")
         explanation = gr.Textbox(label="Why", interactive=False, lines=3, elem_id="explanation")
@@ -389,16 +481,35 @@ def build_demo() -> gr.Blocks:
         # ---- events
         summary_inputs = [text_box, vocab_mode, train_chars, session]
         for trigger in (text_box.change, vocab_mode.change, train_chars.change):
-            trigger(summarize, summary_inputs, [summary, vocab_list], trigger_mode="always_last",
-                    show_progress="hidden", api_visibility="private", queue=False)
+            trigger(
+                summarize,
+                summary_inputs,
+                [summary, vocab_list],
+                trigger_mode="always_last",
+                show_progress="hidden",
+                api_visibility="private",
+                queue=False,
+            )
         upload.upload(load_file, [upload, session], [text_box], api_visibility="private")
         example.input(pick_example, [example, session], [text_box], api_visibility="private")
 
         run_outputs = [loss_plot, embedding_plot, status, progress]
         train_event = train_button.click(
             train,
-            [text_box, embedding_dim, learning_rate, epochs, optimizer, seed, train_chars, vocab_mode,
-             accumulate_grad, pace, session],
+            [
+                text_box,
+                embedding_dim,
+                learning_rate,
+                epochs,
+                optimizer,
+                seed,
+                train_chars,
+                vocab_mode,
+                accumulate_grad,
+                pace,
+                holdout,
+                session,
+            ],
             run_outputs,
             api_name="train",
             concurrency_limit=TRAIN_CONCURRENCY,
@@ -408,22 +519,70 @@ def build_demo() -> gr.Blocks:
         notebook_event = notebook_button.click(
             run_notebook,
             [session],
-            [text_box, embedding_dim, learning_rate, epochs, optimizer, seed, train_chars, vocab_mode,
-             accumulate_grad, *run_outputs, lesson],
+            [
+                text_box,
+                embedding_dim,
+                learning_rate,
+                epochs,
+                optimizer,
+                seed,
+                train_chars,
+                vocab_mode,
+                accumulate_grad,
+                *run_outputs,
+                lesson,
+            ],
             api_name="notebook",
             concurrency_limit=TRAIN_CONCURRENCY,
             concurrency_id="train",
             show_progress="hidden",
         )
+        resume_event = resume_button.click(
+            resume,
+            [learning_rate, pace, session],
+            run_outputs,
+            api_name="resume",
+            concurrency_limit=TRAIN_CONCURRENCY,
+            concurrency_id="train",
+            show_progress="hidden",
+        )
+        step_button.click(
+            step,
+            [learning_rate, session],
+            run_outputs,
+            api_name="step",
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
         train_button.click(lambda: "", None, lesson, queue=False, api_visibility="private")
-        stop_button.click(stop, [session], run_outputs, api_name="stop", cancels=[train_event, notebook_event],
-                          concurrency_limit=None, queue=False)
+        stop_button.click(
+            stop,
+            [session],
+            run_outputs,
+            api_name="stop",
+            cancels=[train_event, notebook_event, resume_event],
+            concurrency_limit=None,
+            queue=False,
+        )
 
         predict_outputs = [predicted, explanation, prediction_plot, embedding_plot]
-        query.input(predict, [query, session], predict_outputs, api_name="predict",
-                    concurrency_limit=None, show_progress="hidden", trigger_mode="always_last")
-        vocab_list.input(choose_from_list, [vocab_list, session], [query, *predict_outputs],
-                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        query.input(
+            predict,
+            [query, session],
+            predict_outputs,
+            api_name="predict",
+            concurrency_limit=None,
+            show_progress="hidden",
+            trigger_mode="always_last",
+        )
+        vocab_list.input(
+            choose_from_list,
+            [vocab_list, session],
+            [query, *predict_outputs],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
 
         demo.unload(release_on_close(demo))
 

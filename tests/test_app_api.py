@@ -19,7 +19,7 @@ def curve_losses(loss_plot) -> list[float]:
 
 def test_train_streams_falling_loss(new_client):
     client = new_client()
-    job = client.submit(JSON_TEXT, 1, 0.05, 3000, "adam", 0, 0, "text", False, 0, api_name="/train")
+    job = client.submit(JSON_TEXT, 1, 0.05, 3000, "adam", 0, 0, "text", False, 0, 0, api_name="/train")
     updates = list(job)
 
     assert len(updates) >= 5
@@ -31,7 +31,7 @@ def test_train_streams_falling_loss(new_client):
 
 def test_stop_ends_stream_and_keeps_weights(new_client):
     client = new_client()
-    job = client.submit(JSON_TEXT, 1, 0.01, 100_000, "sgd", 0, 0, "text", False, 0, api_name="/train")
+    job = client.submit(JSON_TEXT, 1, 0.01, 100_000, "sgd", 0, 0, "text", False, 0, 0, api_name="/train")
     for count, _ in enumerate(job):
         if count == 3:
             break
@@ -51,7 +51,7 @@ def test_stop_ends_stream_and_keeps_weights(new_client):
 
 def test_predict_returns_distribution(new_client):
     client = new_client()
-    list(client.submit("abcabcabc", 2, 0.05, 500, "adam", 0, 0, "text", False, 0, api_name="/train"))
+    list(client.submit("abcabcabc", 2, 0.05, 500, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
 
     predicted, explanation, bars, embedding = client.predict("a", api_name="/predict")
 
@@ -73,8 +73,8 @@ def test_predict_before_training(new_client):
 
 def test_two_clients_isolated(new_client):
     first, second = new_client(), new_client()
-    list(first.submit("abababab", 1, 0.05, 400, "adam", 0, 0, "text", False, 0, api_name="/train"))
-    list(second.submit("xyxyxyxy", 1, 0.05, 400, "adam", 0, 0, "text", False, 0, api_name="/train"))
+    list(first.submit("abababab", 1, 0.05, 400, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
+    list(second.submit("xyxyxyxy", 1, 0.05, 400, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
 
     assert first.predict("a", api_name="/predict")[0] == "b"
     assert second.predict("x", api_name="/predict")[0] == "y"
@@ -85,6 +85,32 @@ def test_two_clients_isolated(new_client):
 def test_train_rejects_bad_text(new_client):
     client = new_client()
     for text, expected in [("", "empty"), ("a", "only one character"), ("aaaa", "at least two different characters")]:
-        updates = list(client.submit(text, 1, 0.05, 100, "adam", 0, 0, "text", False, 0, api_name="/train"))
+        updates = list(client.submit(text, 1, 0.05, 100, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
         status = updates[-1][2]
         assert expected in status.lower(), status
+
+
+def test_stop_resume_step(new_client):
+    client = new_client()
+    job = client.submit(JSON_TEXT, 1, 0.001, 100_000, "sgd", 0, 0, "text", False, 0, 0, api_name="/train")
+    for count, _ in enumerate(job):
+        if count == 2:
+            break
+    stopped_status = client.predict(api_name="/stop")[2]
+    stopped_epoch = int(stopped_status.split("Stopped at epoch ")[1].split(";")[0].replace(",", ""))
+
+    stepped_status = client.predict(0.001, api_name="/step")[2]
+    assert f"Epoch {stopped_epoch + 1:,} / 100,000" in stepped_status
+
+    resumed = client.submit(0.002, 0, api_name="/resume")
+    for count, _ in enumerate(resumed):
+        if count == 2:
+            break
+    status = client.predict(api_name="/stop")[2]
+    resumed_epoch = int(status.split("Stopped at epoch ")[1].split(";")[0].replace(",", ""))
+    assert resumed_epoch > stopped_epoch + 1
+
+
+def test_resume_without_run(new_client):
+    updates = list(new_client().submit(0.01, 0, api_name="/resume"))
+    assert "no run to resume" in updates[-1][2]
