@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from charembed.corpus import Corpus
+from charembed.corpus import OTHER, Corpus
 from charembed.model import CharModel
 from charembed.text import TextError, display_char
 
 MAX_SAMPLE_LENGTH = 2_000  # characters one sampling request may generate
+OTHER_SAMPLE = "\N{REPLACEMENT CHARACTER}"  # how a sampled merged "other" entry is written
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def sample(
 ) -> str:
     """Return `start` followed by `length` characters drawn one at a time from the model.
 
+    A drawn merged "other" entry is written as U+FFFD, so the result has 1 + length characters.
     temperature divides the logits: below 1 sharpens the distribution, above 1 flattens it.
     Raise ValueError for a length outside 1..MAX_SAMPLE_LENGTH or a temperature that is not
     positive, and TextError for a start character that `query_id` rejects.
@@ -92,7 +94,18 @@ def sample(
     ids = [char_id]
     for _ in range(length):
         ids.append(int(torch.multinomial(probs[ids[-1]], 1, generator=generator)))
-    return corpus.vocab.decode(ids)
+    itos = corpus.vocab.itos
+    return "".join(OTHER_SAMPLE if itos[i] == OTHER else itos[i] for i in ids)
+
+
+def nearest_neighbours(embedding: np.ndarray, char_id: int, candidates: np.ndarray, k: int = 5) -> np.ndarray:
+    """Return the ids of the k candidates closest to `char_id` in embedding space (Euclidean),
+    nearest first, never `char_id` itself. embedding (V, d); candidates (V,) bool."""
+    distances = np.linalg.norm(embedding - embedding[char_id], axis=1)  # (V,)
+    distances[~candidates] = np.inf
+    distances[char_id] = np.inf
+    order = np.argsort(distances, kind="stable")[:k]
+    return order[np.isfinite(distances[order])]
 
 
 def prediction_map(output: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

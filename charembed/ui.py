@@ -14,6 +14,7 @@ import gradio as gr
 import torch
 
 from charembed.examples import JSON_EXAMPLE, example_names, load_example
+from charembed.inference import MAX_SAMPLE_LENGTH
 from charembed.session import Session
 from charembed.settings import LIMITS, OPTIMIZERS, VOCAB_MODES, TrainingSettings
 from charembed.text import TextError, describe_char, display_char, read_text
@@ -327,6 +328,19 @@ def predict(char: str, session: Session) -> tuple:
     )
 
 
+def generate(start: str, temperature: float, length: int, seed: int, session: Session) -> str:
+    """Return text sampled from the trained model, or a message saying why there is none."""
+    if session.trainer is None:
+        return "Train a model first, then generate text from it."
+    try:
+        return session.sample(start or "", int(length), float(temperature), int(seed or 0))
+    except (TextError, ValueError, TypeError) as error:
+        return str(error).replace(
+            "Type one character to see what the model predicts after it.",
+            "Type a start character in the box above.",
+        )
+
+
 def choose_from_list(char: str | None, session: Session) -> tuple:
     if char is None:
         return (gr.skip(),) * 5
@@ -477,6 +491,22 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=2):
                 prediction_plot = gr.Plot(label="Next-character probabilities", elem_id="prediction-plot")
         explanation = gr.Textbox(label="Why", interactive=False, lines=3, elem_id="explanation")
+        with gr.Accordion("Generate text from the model", open=False, elem_id="generate"):
+            with gr.Row():
+                temperature = gr.Slider(
+                    0.1,
+                    3.0,
+                    value=1.0,
+                    step=0.1,
+                    elem_id="temperature",
+                    label="Temperature (below 1: safer choices; above 1: more surprising ones)",
+                )
+                sample_length = gr.Slider(
+                    1, MAX_SAMPLE_LENGTH, value=200, step=1, label="Characters", elem_id="sample-length"
+                )
+                sample_seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="sample-seed")
+            generate_button = gr.Button("Generate from the character above", elem_id="generate-button")
+            sample_box = gr.Textbox(label="Generated text", interactive=False, lines=4, elem_id="sample")
 
         # ---- events
         summary_inputs = [text_box, vocab_mode, train_chars, session]
@@ -582,6 +612,14 @@ def build_demo() -> gr.Blocks:
             api_visibility="private",
             concurrency_limit=None,
             show_progress="hidden",
+        )
+
+        generate_button.click(
+            generate,
+            [query, temperature, sample_length, sample_seed, session],
+            sample_box,
+            api_name="sample",
+            concurrency_limit=None,
         )
 
         demo.unload(release_on_close(demo))

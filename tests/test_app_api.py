@@ -114,3 +114,22 @@ def test_stop_resume_step(new_client):
 def test_resume_without_run(new_client):
     updates = list(new_client().submit(0.01, 0, api_name="/resume"))
     assert "no run to resume" in updates[-1][2]
+
+
+def test_sample_after_training(new_client):
+    client = new_client()
+    list(client.submit("abababab", 1, 0.05, 400, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
+
+    text = client.predict("a", 1.0, 20, 0, api_name="/sample")
+
+    assert len(text) == 21
+    assert text.startswith("a")
+    assert set(text) <= {"a", "b"}
+    assert client.predict("a", 1.0, 20, 0, api_name="/sample") == text
+
+
+def test_sample_rejects_missing_start(new_client):
+    client = new_client()
+    list(client.submit("abababab", 1, 0.05, 50, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
+    assert "start character" in client.predict("", 1.0, 20, 0, api_name="/sample")
+    assert "does not occur" in client.predict("z", 1.0, 20, 0, api_name="/sample")
