@@ -26,6 +26,7 @@ class Example:
     """A built-in text offered in the example picker."""
 
     name: str  # shown in the example picker
+    key: str  # short stable name for links, e.g. ?example=sonnets
     description: str  # one-line summary of what the text is and why it is interesting to train on
     path: Path | None  # shipped file, or None for the json module's source, read at run time
 
@@ -33,6 +34,7 @@ class Example:
 EXAMPLES: tuple[Example, ...] = (
     Example(
         name=JSON_EXAMPLE,
+        key="json",
         description=(
             "the source of json/__init__.py from the Python running this app, the text the notebook "
             "trained on: ASCII code and docstrings"
@@ -41,6 +43,7 @@ EXAMPLES: tuple[Example, ...] = (
     ),
     Example(
         name="Shakespeare's sonnets (1609)",
+        key="sonnets",
         description=(
             "nineteen sonnets in modern spelling: plain ASCII English verse, so the notebook's "
             "fixed vocabulary of code points 0-125 fits it too"
@@ -49,6 +52,7 @@ EXAMPLES: tuple[Example, ...] = (
     ),
     Example(
         name="A café morning in twelve languages",
+        key="cafe",
         description=(
             "one short scene in Latin, Greek, Cyrillic and Japanese script, with accents and emoji: "
             "hundreds of distinct characters, many of them rare"

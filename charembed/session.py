@@ -40,6 +40,7 @@ class Session:
     previous: list[figures.Curve] = field(default_factory=list)  # earlier runs, oldest first
     run_id: int = 0  # bumped by Train and Stop; a live run ends as soon as it no longer matches
     active_run: int | None = None  # the run id whose loop is executing right now, if any
+    page_url: str = "/"  # the page's own address, for shareable links
 
     # ---- text
 

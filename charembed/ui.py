@@ -15,6 +15,7 @@ import torch
 
 from charembed.examples import JSON_EXAMPLE, example_names, load_example
 from charembed.inference import MAX_SAMPLE_LENGTH
+from charembed.links import build_query, parse_query
 from charembed.session import Session
 from charembed.settings import LIMITS, OPTIMIZERS, VOCAB_MODES, TrainingSettings
 from charembed.text import TextError, describe_char, display_char, read_text
@@ -303,6 +304,74 @@ def run_notebook(session: Session) -> Iterator[tuple]:
         yield (*settings_values, *draw_run(session, snapshot), NOTEBOOK_LESSON)
 
 
+def open_link(session: Session, request: gr.Request) -> tuple:
+    """Apply the page URL's query parameters (example and settings) when the page opens."""
+    session.page_url = page_url(request)
+    link = parse_query(dict(request.query_params) if request else {})
+    for problem in link.problems:
+        gr.Warning(problem)
+    if link.example is not None:
+        decoded = load_example(link.example)
+        session.set_upload(decoded.text, decoded.encoding)
+        text, example_name = decoded.text, link.example
+    else:
+        text, example_name = gr.skip(), gr.skip()
+    settings = link.settings
+    return (
+        text,
+        example_name,
+        settings.embedding_dim,
+        settings.learning_rate,
+        settings.epochs,
+        settings.optimizer,
+        settings.seed,
+        settings.train_chars,
+        settings.vocab_mode,
+        settings.accumulate_grad,
+        settings.holdout_fraction,
+        link.pace_seconds,
+    )
+
+
+def share_link(
+    example_name,
+    embedding_dim,
+    learning_rate,
+    epochs,
+    optimizer,
+    seed,
+    train_chars,
+    vocab_mode,
+    accumulate_grad,
+    holdout_fraction,
+    pace_seconds,
+    session: Session,
+) -> str:
+    """Return the link that opens the page with the current example and settings."""
+    try:
+        settings = TrainingSettings(
+            embedding_dim=int(embedding_dim),
+            learning_rate=float(learning_rate),
+            epochs=int(epochs),
+            optimizer=optimizer,
+            seed=int(seed),
+            train_chars=int(train_chars or 0),
+            vocab_mode=vocab_mode,
+            accumulate_grad=bool(accumulate_grad),
+            holdout_fraction=float(holdout_fraction or 0),
+        )
+    except (TypeError, ValueError):
+        return "Fix the settings above to get a link."
+    query = build_query(settings, example_name, float(pace_seconds or 0))
+    return f"{session.page_url}?{query}" if query else session.page_url
+
+
+def page_url(request: gr.Request | None) -> str:
+    """The address of the page itself, without query: the Referer of the page's own requests."""
+    referer = request.headers.get("referer", "") if request else ""
+    return referer.split("?")[0] or "/"
+
+
 def progress_html(fraction: float) -> str:
     # numbers only: no user text ever reaches this HTML
     return f'<progress value="{fraction:.4f}" max="1"></progress> {fraction:.0%}'
@@ -459,6 +528,13 @@ def build_demo() -> gr.Blocks:
                         label="Presentation pace: spread the run over this many seconds (0 = full speed)",
                     )
             gr.Markdown(LIMITS_TEXT, elem_id="limits")
+            link_box = gr.Textbox(
+                label="Link that opens this page with this example and these settings (the text itself is "
+                "not in the link)",
+                interactive=False,
+                buttons=["copy"],
+                elem_id="share-link",
+            )
 
         with gr.Row():
             train_button = gr.Button("Train", variant="primary", elem_id="train")
@@ -519,6 +595,32 @@ def build_demo() -> gr.Blocks:
                 show_progress="hidden",
                 api_visibility="private",
                 queue=False,
+            )
+        link_inputs = [
+            example,
+            embedding_dim,
+            learning_rate,
+            epochs,
+            optimizer,
+            seed,
+            train_chars,
+            vocab_mode,
+            accumulate_grad,
+            holdout,
+            pace,
+        ]
+        demo.load(open_link, [session], [text_box, *link_inputs], api_visibility="private", queue=False).then(
+            share_link, [*link_inputs, session], link_box, api_visibility="private", queue=False
+        )
+        for component in link_inputs:
+            component.change(
+                share_link,
+                [*link_inputs, session],
+                link_box,
+                api_visibility="private",
+                queue=False,
+                show_progress="hidden",
+                trigger_mode="always_last",
             )
         upload.upload(load_file, [upload, session], [text_box], api_visibility="private")
         example.input(pick_example, [example, session], [text_box], api_visibility="private")
