@@ -10,7 +10,7 @@ A model bundle is a zip archive of two members:
 The text itself is not exported, so an imported corpus has the counts of its text but no text.
 `import_bundle` parses only zip, JSON and safetensors, and never unpickles anything, so a file
 cannot run code by being imported. It raises TextError for any file that is not a bundle of this
-format, and the message says what is wrong.
+format, and its message names what is wrong.
 
 `projector_tsv` gives the vectors and metadata files that the TensorFlow Embedding Projector
 (projector.tensorflow.org, "Load") reads, and `loss_csv` the loss of every epoch.
@@ -104,7 +104,7 @@ def export_bundle(trainer: Trainer, corpus: Corpus) -> bytes:
 
 
 def _bundle_tensors(trainer: Trainer, corpus: Corpus) -> dict[str, torch.Tensor]:
-    # NOTE: float32 holds every whole number up to 2**24 = 16,777,216 exactly, so the counts are
+    # NOTE: float32 represents every whole number up to 2**24 = 16,777,216 exactly, so the counts are
     # stored unchanged while limits.max_text_chars (10 million by default) stays below that.
     epoch_count = len(trainer.loss_history()[1])
     tensors = {
@@ -223,12 +223,12 @@ def export_files(trainer: Trainer, corpus: Corpus, directory: Path) -> list[Path
 def import_bundle(data: bytes, limits: Limits = LIMITS) -> tuple[Trainer, Corpus]:
     """Restore a trainer and corpus from bundle bytes made by `export_bundle`, for exploring.
 
-    The trainer's model holds the exported weights and its loss history ends at the exported
+    The trainer's model contains the exported weights and its loss history ends at the exported
     epoch. A run exported while paused is marked "stopped", because the optimizer state is not
     exported and a resumed run would take different steps. The corpus has the vocabulary, counts
     and reference losses, an empty text and no ids.
 
-    Raise TextError, whose message says what is wrong, for data that is not such a bundle: not a
+    Raise TextError, whose message names what is wrong, for data that is not such a bundle: not a
     zip archive, members missing, damaged or over the size caps of `max_member_bytes`, invalid
     JSON, another format or version, invalid settings or vocabulary, tensors of the wrong dtype
     or shape, or non-finite weights.
@@ -302,12 +302,20 @@ def _read_members(data: bytes, limits: Limits) -> tuple[bytes, bytes]:
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise _rejected("it is a Python pickle, which this app never loads because unpickling can run code")
 
+    # subtle: for some damaged archives zipfile lets the ValueError of a negative seek in io.BytesIO
+    # escape instead of raising BadZipFile (seen with Python 3.11). It raises NotImplementedError
+    # for a zip version or compression method that it does not support.
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            _check_members(archive, caps)
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, NotImplementedError, ValueError) as error:
+        raise _rejected(f"it is not a zip archive that this app can read ({error})") from None
+
+    with archive:
+        _check_members(archive, caps)
+        try:
             return archive.read(METADATA_MEMBER), archive.read(WEIGHTS_MEMBER)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-        raise _rejected(f"it is not a zip archive or the archive is damaged ({error})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as error:
+            raise _rejected(f"the zip archive is damaged ({error})") from None
 
 
 def _check_members(archive: zipfile.ZipFile, caps: dict[str, int]) -> None:
@@ -319,14 +327,14 @@ def _check_members(archive: zipfile.ZipFile, caps: dict[str, int]) -> None:
         )
     missing = [name for name in caps if name not in names]
     if missing:
-        raise _rejected(f"the archive has no {' and no '.join(missing)}")
+        raise _rejected(f"{' and '.join(missing)} missing from the zip archive")
 
     for name, cap in caps.items():
         info = archive.getinfo(name)
         if info.flag_bits & 0x1:
             raise _rejected(f"its {name} is encrypted")
         if info.file_size > cap:
-            raise _rejected(f"its {name} declares {info.file_size:,} bytes, over the cap of {cap:,} bytes")
+            raise _rejected(f"its {name} declares {info.file_size:,} bytes, over the limit of {cap:,} bytes")
 
 
 def _parse_metadata(raw: bytes) -> dict:
@@ -359,8 +367,8 @@ def _parse_settings(raw, limits: Limits) -> TrainingSettings:
     if unknown:
         raise _rejected(f"its settings contain unknown fields: {', '.join(map(_short, unknown))}")
 
-    # NOTE: a setting missing from the file takes its default, so that bundles exported before a
-    # setting existed still import; this is right only while new settings default to the old behaviour.
+    # NOTE: a setting missing from the file takes its default, so bundles exported before a setting
+    # existed still import. That is right only while every new setting defaults to the old behaviour.
     defaults = TrainingSettings()
     values = {}
     for name in names:
@@ -386,7 +394,10 @@ def _parse_vocab(metadata: dict, settings: TrainingSettings, limits: Limits) -> 
 
     if mode == "ascii126":
         if itos != [chr(code_point) for code_point in range(NOTEBOOK_VOCAB_SIZE)]:
-            raise _rejected("its vocabulary is not the notebook's code points 0-125, as its mode says")
+            raise _rejected(
+                "its vocabulary is not the notebook's code points 0-125, "
+                "although its vocab_mode is 'ascii126'"
+            )
     else:
         _check_text_vocab(itos, limits)
 
@@ -544,15 +555,15 @@ _JSON_TYPE_NAMES = {
 }
 
 
-def _json_value(value, expected: type, what: str):
-    """Return `value` if it has the JSON type `expected`; raise TextError naming `what` otherwise.
+def _json_value(value, expected: type, label: str):
+    """Return `value` if it has the JSON type `expected`; raise TextError naming `label` otherwise.
 
     JSON true and false are not integers here, and an integer is accepted as a float.
     """
     if expected is float and type(value) is int:
         return float(value)
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
-        raise _rejected(f"its {what} is {_short(value)}, not {_JSON_TYPE_NAMES[expected]}")
+        raise _rejected(f"its {label} is {_short(value)}, not {_JSON_TYPE_NAMES[expected]}")
     return value
 
 

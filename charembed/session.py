@@ -10,11 +10,12 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 
-from charembed import figures
+from charembed import export, figures
 from charembed.corpus import Corpus, build_corpus
 from charembed.inference import Prediction, nearest_neighbours, predict_next, sample
 from charembed.model import orientation_signs
@@ -137,6 +138,23 @@ class Session:
         # short sleeps, so Stop and a closed tab are noticed within a frame
         while self.run_id == run_id and time.monotonic() < until:
             time.sleep(min(0.02, max(0.0, until - time.monotonic())))
+
+    def export_files(self, directory: Path) -> list[Path]:
+        """Write the model bundle, the Embedding Projector TSV pair and the loss CSV into
+        `directory`. Raise ValueError before training."""
+        if self.trainer is None:
+            raise ValueError("There is no model to export yet. Train one first.")
+        return export.export_files(self.trainer, self.corpus, directory)
+
+    def import_model(self, data: bytes) -> None:
+        """Replace the current model with an exported bundle, for exploring. Raise TextError for a
+        file that is not one of our bundles; the current model is then kept."""
+        trainer, corpus = export.import_bundle(data, self.limits)
+        self.stop_run()
+        if self.trainer is not None:
+            self.previous = [*self.previous, self._curve(self.trainer, "previous run")][-MAX_PREVIOUS_RUNS:]
+        self.trainer, self.corpus = trainer, corpus
+        self.run_id += 1
 
     def release(self) -> None:
         """Stop any live run and drop the text and model (the tab was closed)."""

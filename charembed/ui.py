@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import gradio as gr
 import torch
 
+from charembed import training
 from charembed.examples import JSON_EXAMPLE, example_names, load_example
 from charembed.inference import MAX_SAMPLE_LENGTH
 from charembed.links import build_query, parse_query
@@ -372,6 +375,31 @@ def page_url(request: gr.Request | None) -> str:
     return referer.split("?")[0] or "/"
 
 
+def export_model(session: Session) -> list[str] | None:
+    """Write the session's model files into a fresh temporary folder and offer them for download."""
+    try:
+        paths = session.export_files(Path(tempfile.mkdtemp(prefix="charembed-")))
+    except ValueError as error:
+        gr.Warning(str(error))
+        return None
+    return [str(path) for path in paths]
+
+
+def import_model(path: str | None, session: Session) -> tuple:
+    """Load an exported bundle into the session and draw it."""
+    if not path:
+        return (gr.skip(),) * 4
+    try:
+        if os.path.getsize(path) > LIMITS.max_upload_bytes:
+            raise TextError(f"The file is over the upload limit of {LIMITS.max_upload_bytes / 1e6:g} MB.")
+        with open(path, "rb") as file:
+            session.import_model(file.read())
+    except TextError as error:
+        return warn(error)
+    loss_plot, embedding_plot, status, progress = draw_run(session)
+    return loss_plot, embedding_plot, f"Imported a model for exploring.\n\n{status}", progress
+
+
 def progress_html(fraction: float) -> str:
     # numbers only: no user text ever reaches this HTML
     return f'<progress value="{fraction:.4f}" max="1"></progress> {fraction:.0%}'
@@ -434,6 +462,9 @@ def release_on_close(demo: gr.Blocks):
 def build_demo() -> gr.Blocks:
     """Build the Blocks (layout, then events). Call `.launch(**launch_options())` to serve it."""
     torch.set_num_threads(TORCH_THREADS)
+    # the first fused optimizer of a process imports torch._dynamo (about a second): pay it at
+    # start-up, not in the first visitor's run
+    training.train(torch.ones(2, 2), TrainingSettings(epochs=1))
     default_text = load_example(JSON_EXAMPLE)
 
     with gr.Blocks(title="Character Embeddings", analytics_enabled=False) as demo:
@@ -567,6 +598,21 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=2):
                 prediction_plot = gr.Plot(label="Next-character probabilities", elem_id="prediction-plot")
         explanation = gr.Textbox(label="Why", interactive=False, lines=3, elem_id="explanation")
+        with gr.Accordion("Export and import", open=False, elem_id="export-import"):
+            gr.Markdown(
+                "**Export** saves the model bundle (weights as safetensors, vocabulary and settings as "
+                "JSON, in one .zip), `vectors.tsv` and `metadata.tsv` for the TensorFlow Embedding "
+                "Projector (projector.tensorflow.org: Load, then pick both files), and the loss "
+                "history as CSV. **Import** a bundle saved here to explore it again."
+            )
+            with gr.Row():
+                export_button = gr.Button("Export the trained model", elem_id="export")
+                import_button = gr.UploadButton(
+                    "Import a model bundle (.zip)", type="filepath", file_types=[".zip"], elem_id="import"
+                )
+            export_files = gr.File(
+                label="Exported files", file_count="multiple", interactive=False, elem_id="export-files"
+            )
         with gr.Accordion("Generate text from the model", open=False, elem_id="generate"):
             with gr.Row():
                 temperature = gr.Slider(
@@ -716,6 +762,10 @@ def build_demo() -> gr.Blocks:
             show_progress="hidden",
         )
 
+        export_button.click(export_model, [session], export_files, api_name="export", concurrency_limit=None)
+        import_button.upload(
+            import_model, [import_button, session], run_outputs, api_name="import", concurrency_limit=None
+        )
         generate_button.click(
             generate,
             [query, temperature, sample_length, sample_seed, session],

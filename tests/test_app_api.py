@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from conftest import decode_array, plot_traces
 
@@ -133,3 +134,32 @@ def test_sample_rejects_missing_start(new_client):
     list(client.submit("abababab", 1, 0.05, 50, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
     assert "start character" in client.predict("", 1.0, 20, 0, api_name="/sample")
     assert "does not occur" in client.predict("z", 1.0, 20, 0, api_name="/sample")
+
+
+def test_export_then_import_in_new_session(new_client, tmp_path):
+    from gradio_client import handle_file
+
+    trained = new_client()
+    list(trained.submit("hello world, hello moon", 2, 0.05, 300, "adam", 0, 0, "text", False, 0, 0,
+                        api_name="/train"))
+    files = trained.predict(api_name="/export")
+    names = sorted(Path(f["path"]).name for f in files)
+    assert names == ["charembed-model.zip", "loss-history.csv", "metadata.tsv", "vectors.tsv"]
+    bundle = next(Path(f["path"]) for f in files if f["path"].endswith(".zip"))
+
+    fresh = new_client()
+    status = fresh.predict(handle_file(str(bundle)), api_name="/import")[2]
+    assert "Imported a model" in status
+    assert fresh.predict("l", api_name="/predict")[:2] == trained.predict("l", api_name="/predict")[:2]
+
+
+def test_import_rejects_pickle(new_client, tmp_path):
+    import pickle
+
+    from gradio_client import handle_file
+
+    client = new_client()
+    fake = tmp_path / "model.zip"
+    fake.write_bytes(pickle.dumps({"embedding": [1, 2, 3]}))
+    status = client.predict(handle_file(str(fake)), api_name="/import")[2]
+    assert "not a charembed model bundle" in status
