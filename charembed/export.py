@@ -35,7 +35,7 @@ import torch
 from charembed.corpus import Corpus, ReferenceLosses, Vocab
 from charembed.settings import LIMITS, NOTEBOOK_VOCAB_SIZE, Limits, TrainingSettings
 from charembed.text import OTHER, TextError, describe_char, display_char
-from charembed.training import Trainer, count_loss_and_grads
+from charembed.training import Trainer
 
 BUNDLE_FORMAT = "charembed-bundle"
 BUNDLE_VERSION = 1
@@ -517,31 +517,16 @@ def _restore_trainer(
         raise _rejected(f"its status {_short(status)} is not one of {', '.join(STATUSES)}")
     message = _json_value(metadata["message"], str, "message")
 
-    trainer = Trainer(corpus.counts, settings, limits, heldout_counts=corpus.heldout_counts)
-    with torch.no_grad():
-        trainer.model.embedding.weight.copy_(torch.from_numpy(arrays["embedding"]))
-        trainer.model.output.weight.copy_(torch.from_numpy(arrays["output"]))
-
-    # restore the history
-    trainer.epoch = epoch
-    trainer.losses[: epoch + 1] = arrays["losses"]
-    if trainer.heldout_losses is not None:
-        trainer.heldout_losses[: epoch + 1] = arrays["heldout_losses"]
-    trainer.trajectory_epochs = [epoch]
-    trainer.trajectory = [arrays["embedding"].copy()]
-
-    # NOTE: Trainer has no public way to restore a history. loss_history() counts epochs only once
-    # `_grads` is set, and run() evaluates the weights afresh while it is None.
-    _, grad_embedding, grad_output = count_loss_and_grads(*trainer.params, trainer.counts)
-    trainer._grads = (grad_embedding, grad_output)
-
     if status == "running":
         status = "stopped"
         message = (
             f"Imported a run paused at epoch {epoch:,}. It cannot be resumed because the optimizer "
             "state is not exported: press Train to start a new run."
         )
-    trainer.status, trainer.message = status, message
+    trainer = Trainer(corpus.counts, settings, limits, heldout_counts=corpus.heldout_counts)
+    trainer.restore(
+        arrays["embedding"], arrays["output"], arrays["losses"], arrays.get("heldout_losses"), status, message
+    )
     return trainer
 
 

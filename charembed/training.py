@@ -156,6 +156,31 @@ class Trainer:
                 )
             yield self._snapshot(started)
 
+    def restore(
+        self,
+        embedding: np.ndarray,
+        output: np.ndarray,
+        losses: np.ndarray,
+        heldout_losses: np.ndarray | None,
+        status: str,
+        message: str,
+    ) -> None:
+        """Put saved weights and history in place of a fresh run's: the run then stands at epoch
+        len(losses) - 1 with those weights, as if it had trained there (for imported models)."""
+        epoch = len(losses) - 1
+        with torch.no_grad():
+            self.model.embedding.weight.copy_(torch.from_numpy(embedding))
+            self.model.output.weight.copy_(torch.from_numpy(output))
+        self.epoch = epoch
+        self.losses[: epoch + 1] = losses
+        if self.heldout_losses is not None and heldout_losses is not None:
+            self.heldout_losses[: epoch + 1] = heldout_losses
+        self.trajectory_epochs = [epoch]
+        self.trajectory = [embedding.copy()]
+        _, grad_embedding, grad_output = count_loss_and_grads(*self.params, self.counts)
+        self._grads = (grad_embedding, grad_output)
+        self.status, self.message = status, message
+
     def step(self) -> Snapshot:
         """Take a single epoch (or, before the first, evaluate the initial weights) and return its
         snapshot. For stepping through a paused run by hand."""
