@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from charembed import export, figures
 from charembed.corpus import Corpus, build_corpus
-from charembed.inference import Prediction, nearest_neighbours, predict_next, sample
+from charembed.inference import Prediction, nearest_neighbours, predict_next, prediction_map, sample
 from charembed.model import orientation_signs
 from charembed.settings import LIMITS, Limits, TrainingSettings
 from charembed.text import describe_char, display_char
@@ -26,6 +26,7 @@ from charembed.training import Snapshot, Trainer, train
 FRAME_SECONDS = 0.1  # the page is redrawn about 10 times a second during a run, whatever the epoch rate
 MAX_PREVIOUS_RUNS = 2  # faded curves of earlier runs kept on the loss chart
 MAX_CURVE_POINTS = 600  # loss points sent per redraw, so a long run costs the browser what a short one does
+PLOT_WIDTH_PX = 600  # the embedding plot's width at a 1280-pixel window, which label spacing assumes
 PASTED = "pasted text"  # the encoding shown for text typed or pasted into the box
 ZEROED_LABEL = "same run, gradients zeroed"  # the comparison curve of the notebook preset
 
@@ -184,7 +185,10 @@ class Session:
                 ),
             }
             total_epochs = self.trainer.settings.epochs
-        return figures.loss_figure(current, self.previous, references, total_epochs)
+        heldout = None
+        if self.trainer is not None and self.trainer.heldout_losses is not None:
+            heldout = self._curve(self.trainer, "held-out text", heldout=True)
+        return figures.loss_figure(current, self.previous, references, total_epochs, heldout=heldout)
 
     def oriented_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the (V, d) embedding table and output map with each axis oriented so the text's
@@ -201,19 +205,58 @@ class Session:
         Their embedding gets no gradient, so it keeps its random initial value."""
         return (self.corpus.counts.sum(dim=1) == 0).numpy()
 
-    def embedding_figure(self, highlight: int | None = None) -> go.Figure:
+    def embedding_figure(self, highlight: int | None = None, frame: int | None = None) -> go.Figure:
+        """Draw the embeddings now, or at trajectory `frame` of the run, with the sign band (d = 1)
+        or prediction regions (d = 2) of the current output map."""
         if self.trainer is None or self.corpus is None:
             return figures.empty_figure("Train a model to see its character embeddings")
-        vocab = self.corpus.vocab
-        embedding, _ = self.oriented_weights()
+        embedding, output = self.oriented_weights()
+        if frame is not None:
+            embedding = self.trajectory()[1][frame]
+        band = None
+        if embedding.shape[1] < 3:
+            points = figures.band_points(embedding, width_px=PLOT_WIDTH_PX)
+            band = (points, *prediction_map(output, points))
         untrained = self.untrained()
         return figures.embedding_figure(
-            labels=[display_char(char) for char in vocab.itos],
-            names=[describe_char(char) for char in vocab.itos],
+            labels=self.labels(),
+            names=[describe_char(char) for char in self.corpus.vocab.itos],
             embedding=embedding,
             char_counts=self.corpus.char_counts,
             highlight=highlight,
             unseen=untrained if untrained.any() else None,
+            legend_names=figures.UNTRAINED_LEGEND_NAMES,
+            band=band,
+            width_px=PLOT_WIDTH_PX,
+        )
+
+    def labels(self) -> list[str]:
+        return [display_char(char) for char in self.corpus.vocab.itos]
+
+    def trajectory(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the run's (T,) epochs and (T, V, d) embeddings, oriented as the final model is."""
+        trainer = self.trainer
+        model = trainer.model
+        signs = orientation_signs(model.embedding.weight, int(self.corpus.char_counts.argmax())).numpy()
+        return np.array(trainer.trajectory_epochs), np.stack(trainer.trajectory) * signs
+
+    def replay_frame(self, epoch: int) -> int:
+        """Return the index of the last trajectory frame recorded at or before `epoch`."""
+        epochs, _ = self.trajectory()
+        return max(int(np.searchsorted(epochs, epoch, side="right")) - 1, 0)
+
+    def trajectory_figure(self, highlight: int | None = None) -> go.Figure:
+        if self.trainer is None or not self.trainer.trajectory:
+            return figures.empty_figure("Train a model to see how its embeddings moved")
+        epochs, trajectory = self.trajectory()
+        return figures.trajectory_figure(
+            epochs,
+            trajectory,
+            self.labels(),
+            [describe_char(char) for char in self.corpus.vocab.itos],
+            highlight,
+            order=np.argsort(-self.corpus.char_counts, kind="stable"),
+            width_px=PLOT_WIDTH_PX,
         )
 
     def status(self, snapshot: Snapshot | None = None) -> str:
@@ -235,6 +278,8 @@ class Session:
             f"Epoch {snapshot.epoch:,} / {trainer.settings.epochs:,} · loss {snapshot.loss:.4f} "
             f"({snapshot.loss - floor:+.4f} above the best bigram loss {floor:.4f}) · {speed:,.0f} epochs/s"
         )
+        if snapshot.heldout_loss is not None:
+            line += f" · held-out loss {snapshot.heldout_loss:.4f}"
         return f"{line}\n\n{snapshot.message}" if snapshot.message else line
 
     def progress(self) -> float:
@@ -314,7 +359,7 @@ class Session:
         return sample(self.trainer.model, self.corpus, start, length, temperature, seed)
 
     @staticmethod
-    def _curve(trainer: Trainer, label: str) -> figures.Curve:
-        epochs, losses = trainer.loss_history()
+    def _curve(trainer: Trainer, label: str, heldout: bool = False) -> figures.Curve:
+        epochs, losses = trainer.loss_history(heldout=heldout)
         epochs, losses = figures.downsample(epochs, losses, MAX_CURVE_POINTS)
         return figures.Curve(epochs, losses, label)

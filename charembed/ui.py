@@ -375,6 +375,22 @@ def page_url(request: gr.Request | None) -> str:
     return referer.split("?")[0] or "/"
 
 
+def refresh_replay(session: Session) -> tuple:
+    """After a run ends or stops: let the replay slider span its epochs and draw every path."""
+    if session.trainer is None or not session.trainer.trajectory:
+        return gr.skip(), gr.skip(), gr.skip()
+    last = session.trainer.epoch
+    slider = gr.update(maximum=max(last, 1), value=last, interactive=True)
+    return slider, session.embedding_figure(frame=session.replay_frame(last)), session.trajectory_figure()
+
+
+def replay(epoch: float, session: Session):
+    """Draw the embeddings as they were at `epoch` of the run (the nearest recorded frame before it)."""
+    if session.trainer is None or not session.trainer.trajectory:
+        return gr.skip()
+    return session.embedding_figure(frame=session.replay_frame(int(epoch)))
+
+
 def export_model(session: Session) -> list[str] | None:
     """Write the session's model files into a fresh temporary folder and offer them for download."""
     try:
@@ -579,6 +595,23 @@ def build_demo() -> gr.Blocks:
             loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
             embedding_plot = gr.Plot(label="Embeddings", elem_id="embedding-plot")
         lesson = gr.Markdown(elem_id="lesson")
+        with gr.Accordion(
+            "Replay the run: embeddings at any epoch, and every character's path",
+            open=False,
+            elem_id="replay",
+        ):
+            replay_epoch = gr.Slider(
+                0,
+                1,
+                value=0,
+                step=1,
+                interactive=False,
+                elem_id="replay-epoch",
+                label="Epoch to show (after a run ends or is stopped)",
+            )
+            with gr.Row():
+                replay_plot = gr.Plot(label="Embeddings at that epoch", elem_id="replay-plot")
+                trajectory_plot = gr.Plot(label="Embedding paths over the run", elem_id="trajectory-plot")
         with gr.Accordion("How it works", open=False, elem_id="how-it-works"):
             gr.Markdown(HOW_IT_WORKS)
 
@@ -596,7 +629,7 @@ def build_demo() -> gr.Blocks:
                     label="Predicted next character", interactive=False, elem_id="predicted"
                 )
             with gr.Column(scale=2):
-                prediction_plot = gr.Plot(label="Next-character probabilities", elem_id="prediction-plot")
+                prediction_plot = gr.Plot(label="Next-character probabilities", show_label=False, elem_id="prediction-plot")
         explanation = gr.Textbox(label="Why", interactive=False, lines=3, elem_id="explanation")
         with gr.Accordion("Export and import", open=False, elem_id="export-import"):
             gr.Markdown(
@@ -733,7 +766,7 @@ def build_demo() -> gr.Blocks:
             show_progress="hidden",
         )
         train_button.click(lambda: "", None, lesson, queue=False, api_visibility="private")
-        stop_button.click(
+        stop_event = stop_button.click(
             stop,
             [session],
             run_outputs,
@@ -741,6 +774,25 @@ def build_demo() -> gr.Blocks:
             cancels=[train_event, notebook_event, resume_event],
             concurrency_limit=None,
             queue=False,
+        )
+        replay_outputs = [replay_epoch, replay_plot, trajectory_plot]
+        for event in (train_event, notebook_event, resume_event, stop_event):
+            event.then(
+                refresh_replay,
+                [session],
+                replay_outputs,
+                api_visibility="private",
+                concurrency_limit=None,
+                show_progress="hidden",
+            )
+        replay_epoch.change(
+            replay,
+            [replay_epoch, session],
+            replay_plot,
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+            trigger_mode="always_last",
         )
 
         predict_outputs = [predicted, explanation, prediction_plot, embedding_plot]
@@ -765,7 +817,7 @@ def build_demo() -> gr.Blocks:
         export_button.click(export_model, [session], export_files, api_name="export", concurrency_limit=None)
         import_button.upload(
             import_model, [import_button, session], run_outputs, api_name="import", concurrency_limit=None
-        )
+        ).then(refresh_replay, [session], replay_outputs, api_visibility="private", show_progress="hidden")
         generate_button.click(
             generate,
             [query, temperature, sample_length, sample_seed, session],
