@@ -1,5 +1,6 @@
-"""Tests for charembed.figures: downsampling, the loss curve, the embedding plot in 1-3 dimensions,
-the prediction bars, escaping of user text and the size of what gr.Plot would send."""
+"""Tests for charembed.figures: downsampling, the loss curve and its held-out curve, the embedding plot
+in 1-3 dimensions and its prediction band, trajectories, the prediction bars, escaping of user text
+and the size of what gr.Plot would send."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import plotly.graph_objects as go
 import pytest
 
 from charembed import figures
+from charembed.inference import prediction_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +54,7 @@ def point_traces(fig: go.Figure) -> dict[str, object]:
 
 
 def label_traces(fig: go.Figure) -> list:
-    return [trace for trace in fig.data if trace.mode == "text"]
+    return [trace for trace in fig.data if getattr(trace, "mode", None) == "text"]
 
 
 def all_strings(value) -> list[str]:
@@ -68,6 +70,20 @@ def all_strings(value) -> list[str]:
 
 def json_size(fig: go.Figure) -> int:
     return len(fig.to_json().encode("utf-8"))
+
+
+def band_for(embedding: np.ndarray, output: np.ndarray, **kwargs) -> tuple:
+    """The band of `output` over the embedding plot of `embedding`, as the app computes it."""
+    points = figures.band_points(embedding, **kwargs)
+    return (points, *prediction_map(output, points))
+
+
+def heatmaps(fig: go.Figure) -> list:
+    return [trace for trace in fig.data if isinstance(trace, go.Heatmap)]
+
+
+def chips(fig: go.Figure) -> list:
+    return [a for a in fig.layout.annotations if a.bgcolor in figures.REGION_CHIP_COLORS]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +221,35 @@ def test_loss_figure_draws_only_recent_previous_runs():
     assert opacities == sorted(opacities)  # the newest run is the least faded
 
 
+def test_loss_figure_draws_heldout_curve():
+    heldout = curve(40, "held-out text", start=4.8, end=3.9)
+
+    fig = figures.loss_figure(curve(40, "this run"), [curve(300, "run 1")], REFERENCES, 300, heldout=heldout)
+
+    names = [trace.name for trace in fig.data]
+    assert names[-2:] == ["held-out text", "this run"]  # the current run stays on top
+    drawn = fig.data[-2]
+    np.testing.assert_allclose(drawn.y, heldout.losses, rtol=1e-6)
+    assert drawn.line.dash == "dot"
+    assert drawn.line.color == fig.data[-1].line.color == figures.CURRENT_COLOR
+    assert drawn.legendrank > (fig.data[-1].legendrank or 1000)  # listed after "this run"
+    assert fig.layout.showlegend
+
+
+def test_loss_y_range_covers_heldout_curve():
+    heldout = curve(40, "held-out text", start=7.0, end=6.5)
+
+    fig = figures.loss_figure(curve(40, "this run"), [], REFERENCES, 40, heldout=heldout)
+
+    assert fig.layout.yaxis.range[1] > 7.0
+
+
+def test_loss_figure_without_heldout_is_unchanged():
+    fig = figures.loss_figure(curve(40, "this run"), [], REFERENCES, 40, heldout=None)
+
+    assert [trace.name for trace in fig.data] == [*REFERENCES, "this run"]
+
+
 # ---------------------------------------------------------------------------------------------
 # embedding plot, d = 1
 
@@ -313,6 +358,66 @@ def test_axis_unseen_entries_are_greyed():
             assert trace.textfont.color == figures.UNSEEN_COLOR
 
 
+def test_unseen_legend_names_are_configurable():
+    labels, names, embedding, counts, unseen = example_inputs(40, dim=2)
+
+    fig = figures.embedding_figure(
+        labels, names, embedding, counts, unseen=unseen, legend_names=("trained", "<untrained>")
+    )
+
+    assert [trace.name for trace in fig.data if trace.showlegend] == ["trained", "&lt;untrained&gt;"]
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_unseen_hover_note_follows_legend_name(dim):
+    labels, names, embedding, counts, unseen = example_inputs(40, dim=dim)
+
+    default = figures.embedding_figure(labels, names, embedding, counts, unseen=unseen)
+    untrained = figures.embedding_figure(
+        labels, names, embedding, counts, unseen=unseen, legend_names=figures.UNTRAINED_LEGEND_NAMES
+    )
+
+    assert "not in text: keeps its initial value" in point_traces(default)["not in text"].hovertemplate
+    assert "keeps its initial value" not in point_traces(default)["in text"].hovertemplate
+    legend = {trace.name: trace for trace in untrained.data if trace.showlegend}
+    assert list(legend) == ["trained", "untrained"]
+    assert "untrained: keeps its initial value" in legend["untrained"].hovertemplate
+    assert "keeps its initial value" not in legend["trained"].hovertemplate
+
+
+def test_unseen_hover_note_is_escaped():
+    labels, names, embedding, counts, unseen = example_inputs(40, dim=1)
+
+    fig = figures.embedding_figure(
+        labels, names, embedding, counts, unseen=unseen, unseen_note="<b>never</b> trained, %{x} stays"
+    )
+
+    template = point_traces(fig)["not in text"].hovertemplate
+    assert "&lt;b&gt;never&lt;/b&gt; trained, &#37;{x} stays" in template
+    assert template.count("%{x") == 1  # only the figure's own placeholder
+
+
+def test_default_width_is_the_app_plot_width():
+    labels, names, embedding, counts, _ = example_inputs(100, dim=1, seed=3)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts)
+
+    # the label rows leave room for labels at 600 px: the rows-never-overlap rule at that width
+    assert figures.DEFAULT_WIDTH_PX == 600
+    label_by_markup = {figures._label_markup(label): label for label in labels}
+    low, high = fig.layout.xaxis.range
+    units_per_px = (high - low) / (600 - fig.layout.margin.l - fig.layout.margin.r)
+    rows: dict[float, list[tuple[float, float]]] = {}
+    for trace in label_traces(fig):
+        for text, x, y in zip(trace.text, trace.x, trace.y, strict=True):
+            half = (figures._label_width_px(label_by_markup[text]) + figures.LABEL_GAP_PX) * units_per_px / 2
+            rows.setdefault(y, []).append((x - half, x + half))
+    for intervals in rows.values():
+        intervals.sort()
+        for (_, right), (left, _) in itertools.pairwise(intervals):
+            assert right <= left + 1e-9
+
+
 def test_axis_without_unseen_has_no_legend():
     labels, names, embedding, counts, _ = example_inputs(30, dim=1)
 
@@ -400,6 +505,445 @@ def test_embedding_figure_rejects_bad_input(dim):
         figures.embedding_figure(labels, names, embedding, counts)
     with pytest.raises(ValueError, match="shape"):
         figures.embedding_figure(labels, names, np.zeros((10, 4)), counts)
+
+
+# ---------------------------------------------------------------------------------------------
+# the band: what a character at each place would predict
+
+
+def sign_rule_model(vocab_size: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A d = 1 embedding and output map with distinct output values."""
+    rng = np.random.default_rng(seed)
+    embedding = rng.normal(0, 2, (vocab_size, 1)).astype(np.float32)
+    output = rng.permutation(np.linspace(-3, 3, vocab_size)).astype(np.float32)[:, None]
+    return embedding, output
+
+
+def test_band_points_span_the_axis():
+    embedding, _ = sign_rule_model()
+
+    points = figures.band_points(embedding)
+    fig = figures.embedding_figure(*example_inputs(30, dim=1)[:2], embedding, np.ones(30))
+
+    assert points.shape == (200, 1)
+    assert points.dtype == np.float32
+    assert points[0, 0] == pytest.approx(fig.layout.xaxis.range[0])
+    assert points[-1, 0] == pytest.approx(fig.layout.xaxis.range[1])
+    assert np.all(np.diff(points[:, 0]) > 0)
+
+
+def test_band_points_tile_the_plane():
+    labels, names, embedding, counts, _ = example_inputs(50, dim=2)
+
+    points = figures.band_points(embedding, resolution=30)
+    fig = figures.embedding_figure(labels, names, embedding, counts)
+
+    columns, rows = np.unique(points[:, 0]), np.unique(points[:, 1])
+    assert len(columns) == 30
+    assert len(points) == len(columns) * len(rows)
+    cell = columns[1] - columns[0]
+    assert columns[0] - cell / 2 == pytest.approx(fig.layout.xaxis.range[0], abs=1e-4)
+    assert columns[-1] + cell / 2 == pytest.approx(fig.layout.xaxis.range[1], abs=1e-4)
+    row_height = rows[1] - rows[0]
+    assert rows[0] - row_height / 2 == pytest.approx(fig.layout.yaxis.range[0], abs=1e-4)
+    assert row_height == pytest.approx(cell, rel=0.05)  # square cells
+
+
+def test_band_points_for_3d_are_empty():
+    assert figures.band_points(np.zeros((5, 3))).shape == (0, 3)
+
+
+def test_axis_band_predicts_by_the_sign_rule():
+    embedding, output = sign_rule_model()
+    labels, names, _, counts, _ = example_inputs(30, dim=1)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    (strip,) = heatmaps(fig)
+    x = np.asarray(strip.x, dtype=np.float64)
+    w = output[:, 0].astype(np.float64)
+    for k in range(0, len(x), 7):
+        if x[k] == 0:
+            continue  # every logit is 0 there, so no character is the argmax
+        expected = int(np.argmax(x[k] * w))  # argmax over b of e * w[b], computed directly
+        assert strip.text[0][k] == figures._escape(labels[expected])
+        # with one dimension only the sign of e matters: the largest w wins for e > 0, the smallest for e < 0
+        assert expected == (int(w.argmax()) if x[k] > 0 else int(w.argmin()))
+
+
+def test_band_probability_hover_and_opacity():
+    embedding, output = sign_rule_model()
+    labels, names, _, counts, _ = example_inputs(30, dim=1)
+    points, ids, probs = band_for(embedding, output)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=(points, ids, probs))
+
+    (strip,) = heatmaps(fig)
+    np.testing.assert_array_equal(np.asarray(strip.customdata)[0], np.rint(probs * 100))
+    assert "a character here predicts <b>%{text}</b> (p = %{customdata}%)" in strip.hovertemplate
+    # within one colour, a higher probability gets a higher code, which the colorscale makes more opaque
+    codes = np.asarray(strip.z)[0].astype(int)
+    right = points[:, 0] > 0
+    assert np.all(np.diff(codes[right]) * np.sign(np.diff(probs[right])) >= 0)
+    alphas = [float(color.rsplit(",", 1)[1].rstrip(")")) for _, color in strip.colorscale]
+    assert alphas[0] < alphas[1]
+
+
+def test_axis_band_strip_sits_below_the_labels():
+    embedding, output = sign_rule_model()
+    labels, names, _, counts, _ = example_inputs(30, dim=1)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    (strip,) = heatmaps(fig)
+    strip_top = max(strip.y)
+    assert min(strip.y) == pytest.approx(fig.layout.yaxis.range[0])
+    lowest_label = min(min(trace.y) - 2 for trace in label_traces(fig))  # labels below hang 2 units down
+    assert strip_top < lowest_label
+    assert fig.data[0] is strip  # drawn first, under everything else
+
+
+def test_axis_band_chips_name_both_predictions():
+    embedding, output = sign_rule_model()
+    labels, names, _, counts, _ = example_inputs(30, dim=1)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    texts = sorted(chip.text for chip in chips(fig))
+    w = output[:, 0]
+    expected = sorted(f"predicts <b>{figures._label_markup(labels[i])}</b>" for i in (w.argmax(), w.argmin()))
+    assert texts == expected
+    negative, positive = sorted(chips(fig), key=lambda chip: chip.x)
+    assert negative.x < 0 < positive.x
+    assert negative.bgcolor != positive.bgcolor  # neighbours never share a colour
+
+
+def test_band_is_drawn_only_when_given():
+    embedding, output = sign_rule_model()
+    labels, names, _, counts, _ = example_inputs(30, dim=1)
+
+    plain = figures.embedding_figure(labels, names, embedding, counts)
+    banded = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    assert not heatmaps(plain)
+    assert not chips(plain)
+    assert len(heatmaps(banded)) == 1
+    assert chips(banded)
+
+
+def test_space_ignores_band():
+    labels, names, embedding, counts, _ = example_inputs(20, dim=3)
+    band = (np.zeros((4, 3)), np.zeros(4, dtype=int), np.ones(4))
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band)
+
+    assert not heatmaps(fig)
+    assert all(isinstance(trace, go.Scatter3d) for trace in fig.data)
+
+
+def plane_model(vocab_size: int = 40, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return clustered_embedding(vocab_size, 2, seed), rng.normal(0, 2, (vocab_size, 2)).astype(np.float32)
+
+
+def test_plane_regions_predict_the_argmax():
+    embedding, output = plane_model()
+    labels, names, _, counts, _ = example_inputs(40, dim=2)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    (regions,) = heatmaps(fig)
+    text = np.asarray(regions.text)
+    assert text.shape == (len(regions.y), len(regions.x))
+    for row in range(0, len(regions.y), 5):
+        for column in range(0, len(regions.x), 5):
+            point = np.array([regions.x[column], regions.y[row]], dtype=np.float64)
+            expected = int(np.argmax(output.astype(np.float64) @ point))
+            assert text[row, column] == figures._escape(labels[expected])
+    assert fig.data[0] is regions  # behind the labels and points
+    assert not fig.layout.showlegend
+
+
+def test_plane_region_chips_sit_inside_their_region():
+    embedding, output = plane_model()
+    labels, names, _, counts, _ = example_inputs(40, dim=2)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    placed = chips(fig)
+    assert len(placed) >= 2
+    markup_to_id = {figures._label_markup(label): i for i, label in enumerate(labels)}
+    for chip in placed:
+        markup = chip.text.split("<b>")[1].removesuffix("</b>")
+        expected = int(np.argmax(output.astype(np.float64) @ np.array([chip.x, chip.y])))
+        assert markup_to_id[markup] == expected
+
+
+def test_plane_region_chips_keep_clear_of_points():
+    embedding, output = plane_model()
+    labels, names, _, counts, _ = example_inputs(40, dim=2)
+
+    fig = figures.embedding_figure(labels, names, embedding, counts, band=band_for(embedding, output))
+
+    # each chip's box, by the figure's own size rule, holds no point
+    chip_widths_px = {text: width for label in labels for text, width in figures._chip_texts(label)}
+    low, high = fig.layout.xaxis.range
+    units_per_px = (high - low) / (600 - fig.layout.margin.l - fig.layout.margin.r)
+    half_height = (figures._CHIP_FONT_SIZE * 1.3 + 6) * units_per_px / 2
+    for chip in chips(fig):
+        half_width = chip_widths_px[chip.text] * units_per_px / 2
+        inside_x = np.abs(embedding[:, 0] - chip.x) < half_width
+        inside_y = np.abs(embedding[:, 1] - chip.y) < half_height
+        assert not (inside_x & inside_y).any()
+
+
+def test_band_rejects_bad_input():
+    embedding, output = sign_rule_model()
+    labels, names, _, counts, _ = example_inputs(30, dim=1)
+    points, ids, probs = band_for(embedding, output)
+
+    def draw(band, embedding=embedding):
+        figures.embedding_figure(labels, names, embedding, counts, band=band)
+
+    with pytest.raises(ValueError, match="shape"):
+        draw((np.zeros((5, 2)), ids[:5], probs[:5]))
+    with pytest.raises(ValueError, match="one predicted id and one probability per point"):
+        draw((points, ids[:-1], probs))
+    with pytest.raises(ValueError, match=r"0\.\.29"):
+        draw((points, np.full(len(ids), 30), probs))
+    with pytest.raises(ValueError, match="NaN"):
+        draw((points, ids, np.full(len(probs), np.nan)))
+    plane = clustered_embedding(30, 2)
+    with pytest.raises(ValueError, match="full grid"):
+        draw((np.random.default_rng(0).normal(size=(12, 2)), np.zeros(12, dtype=int), np.ones(12)), plane)
+    with pytest.raises(ValueError, match="resolution"):
+        figures.band_points(embedding, resolution=1)
+
+
+def test_band_labels_are_escaped():
+    labels = ["<b>", "&amp;", "$x$", "<i>", "a", "b"]
+    embedding = np.array([[-2.0], [-1.0], [0.5], [1.0], [2.0], [3.0]], dtype=np.float32)
+    output = np.array(
+        [[-3.0], [1.0], [0.0], [3.0], [0.5], [0.2]], dtype=np.float32
+    )  # <i> for e > 0, <b> for e < 0
+
+    fig = figures.embedding_figure(labels, labels, embedding, np.ones(6), band=band_for(embedding, output))
+
+    strings = all_strings(json.loads(fig.to_json()))
+    for tag in FORBIDDEN_TAGS:
+        assert not [s for s in strings if tag in s], tag
+    assert set(np.asarray(heatmaps(fig)[0].text).ravel()) == {"&lt;b&gt;", "&lt;i&gt;"}
+    assert sorted(chip.text for chip in chips(fig)) == [
+        "predicts <b>&lt;b&gt;</b>",
+        "predicts <b>&lt;i&gt;</b>",
+    ]
+
+
+@pytest.mark.parametrize(("dim", "max_bytes"), [(1, 15_000), (2, 26_000)])
+def test_band_json_size(dim, max_bytes):
+    labels, names, embedding, counts, unseen = example_inputs(100, dim)
+    output = np.random.default_rng(0).normal(0, 2, (100, dim)).astype(np.float32)
+
+    fig = figures.embedding_figure(
+        labels, names, embedding, counts, highlight=1, unseen=unseen, band=band_for(embedding, output)
+    )
+
+    assert json_size(fig) < max_bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# trajectories
+
+
+def random_trajectory(frames: int, vocab_size: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """epochs (T,) and a (T, V, d) random walk from near 0, like embeddings during training."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0, 0.05, (frames, vocab_size, dim)) + rng.normal(0, 0.01, (1, vocab_size, dim))
+    return np.arange(frames) * 3, np.cumsum(steps, axis=0).astype(np.float32)
+
+
+def split_lines(trace) -> list[np.ndarray]:
+    """The lines of a NaN-separated trace, as arrays of their y values."""
+    y = np.asarray(trace.y, dtype=np.float64)
+    breaks = np.flatnonzero(np.isnan(y))
+    parts = [part[~np.isnan(part)] for part in np.split(y, breaks)]
+    return [part for part in parts if len(part)]
+
+
+def test_trajectory_draws_one_line_per_character():
+    epochs, trajectory = random_trajectory(50, 30, dim=1)
+    labels, names, *_ = example_inputs(30, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names)
+
+    lines = split_lines(fig.data[0])
+    assert len(lines) == 30
+    for k, line in enumerate(lines):
+        np.testing.assert_allclose(line, trajectory[:, k, 0], rtol=1e-6)
+    assert fig.data[0].opacity < 1
+    assert fig.data[0].line.width < 2
+    assert fig.layout.xaxis.title.text == "epoch"
+    assert fig.layout.xaxis.range[0] == 0
+    assert fig.layout.xaxis.range[1] >= epochs[-1]
+
+
+def test_trajectory_highlight_is_thick_and_accented():
+    epochs, trajectory = random_trajectory(50, 30, dim=1)
+    labels, names, *_ = example_inputs(30, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names, highlight=7)
+
+    highlighted = next(trace for trace in fig.data if trace.line and trace.line.color == figures.ACCENT_COLOR)
+    np.testing.assert_allclose(highlighted.y, trajectory[:, 7, 0], rtol=1e-6)
+    assert highlighted.line.width > fig.data[0].line.width
+    label_trace = fig.data[-1]
+    index = list(label_trace.text).index(f"<b>{figures._label_markup(labels[7])}</b>")
+    assert label_trace.textfont.color[index] == figures.ACCENT_COLOR
+
+
+def test_trajectory_end_labels_never_overlap():
+    epochs, trajectory = random_trajectory(80, 60, dim=1, seed=2)
+    labels, names, *_ = example_inputs(60, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names)
+
+    label_trace = fig.data[-1]
+    assert label_trace.xaxis == "x2"
+    final = {figures._label_markup(label): trajectory[-1, k, 0] for k, label in enumerate(labels)}
+    for text, y in zip(label_trace.text, label_trace.y, strict=True):
+        assert y == final[text]
+    # within a column labels are a label height apart, across columns a leader's clearance apart
+    y_range = fig.layout.yaxis.range
+    plot_height = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    y_px = (np.asarray(label_trace.y) - y_range[0]) * plot_height / (y_range[1] - y_range[0])
+    x = np.asarray(label_trace.x)
+    for i, j in itertools.combinations(range(len(x)), 2):
+        gap = abs(y_px[i] - y_px[j])
+        assert gap >= (figures._END_LABEL_HEIGHT_PX if x[i] == x[j] else figures._LEADER_CLEARANCE_PX) - 1e-6
+    assert len(x) >= 10
+
+
+def test_trajectory_end_dots_hover_every_line():
+    epochs, trajectory = random_trajectory(40, 25, dim=1)
+    labels, names, *_ = example_inputs(25, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names)
+
+    dots = next(trace for trace in fig.data if trace.mode == "markers")
+    np.testing.assert_array_equal(dots.y, trajectory[-1, :, 0])
+    assert list(dots.hovertext) == names
+    assert "final embedding" in dots.hovertemplate
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_trajectory_plane_draws_paths_to_end_dots(dim):
+    epochs, trajectory = random_trajectory(60, 30, dim=dim)
+    labels, names, *_ = example_inputs(30, dim=dim)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names, highlight=4)
+
+    paths = fig.data[0]
+    assert np.count_nonzero(np.isnan(np.asarray(paths.y, dtype=np.float64))) == 30
+    dots = next(trace for trace in fig.data if trace.mode == "markers")
+    np.testing.assert_array_equal(dots.x, trajectory[-1, :, 0])
+    np.testing.assert_array_equal(dots.y, trajectory[-1, :, 1])
+    assert dots.marker.color[4] == figures.ACCENT_COLOR
+    assert fig.layout.yaxis.scaleanchor == "x"
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert ("dimension 3 not shown" in notes) == (dim == 3)
+
+
+def test_trajectory_caps_lines_and_notes_them():
+    epochs, trajectory = random_trajectory(64, 1000, dim=1)
+    labels, names, *_ = example_inputs(1000, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names, highlight=900, max_lines=200)
+
+    assert len(split_lines(fig.data[0])) == 201  # the first 200 and the highlight
+    assert any(a.text.startswith("201 of 1,000 characters drawn") for a in fig.layout.annotations)
+
+
+def test_trajectory_order_picks_the_lines():
+    epochs, trajectory = random_trajectory(20, 50, dim=1)
+    labels, names, *_ = example_inputs(50, dim=1)
+    order = np.arange(50)[::-1]
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names, order=order, max_lines=5)
+
+    lines = split_lines(fig.data[0])
+    for line, char_id in zip(lines, [49, 48, 47, 46, 45], strict=True):
+        np.testing.assert_allclose(line, trajectory[:, char_id, 0], rtol=1e-6)
+
+
+def test_trajectory_downsamples_frames():
+    epochs, trajectory = random_trajectory(512, 100, dim=1)
+    labels, names, *_ = example_inputs(100, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names, max_frames=120)
+
+    lines = split_lines(fig.data[0])
+    assert all(len(line) == len(lines[0]) for line in lines)
+    assert 2 <= len(lines[0]) <= 120
+    assert len(lines[0]) * len(lines) * 6 <= figures.MAX_TRAJECTORY_BYTES
+    np.testing.assert_allclose(lines[0][[0, -1]], trajectory[[0, -1], 0, 0], rtol=1e-6)  # first and last kept
+    x = np.asarray(fig.data[0].x)
+    assert x.dtype.kind in "iu"  # epochs stay integers, which Plotly sends in 2 bytes each
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize("vocab_size", [100, 1000])
+def test_trajectory_json_size(dim, vocab_size):
+    epochs, trajectory = random_trajectory(512, vocab_size, dim=dim)
+    labels, names, *_ = example_inputs(vocab_size, dim=dim)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names, highlight=3)
+
+    assert json_size(fig) < 100_000
+
+
+def test_trajectory_labels_are_escaped():
+    epochs, trajectory = random_trajectory(10, len(MARKUP_LABELS), dim=1)
+
+    for dim in (1, 2):
+        fig = figures.trajectory_figure(
+            epochs, np.repeat(trajectory, dim, axis=2), MARKUP_LABELS, MARKUP_NAMES, highlight=0
+        )
+        strings = all_strings(json.loads(fig.to_json()))
+        for tag in FORBIDDEN_TAGS:
+            assert not [s for s in strings if tag in s], (dim, tag)
+        assert not [s for s in strings if "$y$" in s]
+        assert any("&lt;a href=" in s for s in strings)
+
+
+def test_trajectory_rejects_bad_input():
+    epochs, trajectory = random_trajectory(10, 5, dim=1)
+    labels, names, *_ = example_inputs(5, dim=1)
+
+    with pytest.raises(ValueError, match="shape"):
+        figures.trajectory_figure(epochs, trajectory[:, :, 0], labels, names)
+    with pytest.raises(ValueError, match="epochs must have shape"):
+        figures.trajectory_figure(epochs[:-1], trajectory, labels, names)
+    with pytest.raises(ValueError, match="names has 4 entries"):
+        figures.trajectory_figure(epochs, trajectory, labels, names[:-1])
+    with pytest.raises(ValueError, match="highlight id 5"):
+        figures.trajectory_figure(epochs, trajectory, labels, names, highlight=5)
+    with pytest.raises(ValueError, match="order"):
+        figures.trajectory_figure(epochs, trajectory, labels, names, order=np.array([0, 0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="max_lines"):
+        figures.trajectory_figure(epochs, trajectory, labels, names, max_lines=0)
+    trajectory[3, 2, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        figures.trajectory_figure(epochs, trajectory, labels, names)
+
+
+def test_trajectory_of_one_frame():
+    epochs, trajectory = random_trajectory(1, 5, dim=1)
+    labels, names, *_ = example_inputs(5, dim=1)
+
+    fig = figures.trajectory_figure(epochs, trajectory, labels, names)
+
+    low, high = fig.layout.xaxis.range
+    assert low < epochs[0] < high
 
 
 # ---------------------------------------------------------------------------------------------
