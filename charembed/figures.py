@@ -25,6 +25,11 @@ from functools import cached_property
 import numpy as np
 import plotly.graph_objects as go
 
+# Plotly checks every property on construction, which costs about ten times the rest of a build;
+# figures are rebuilt ten times a second during a run, so they skip it. The tests rebuild every
+# figure with validation on, so a property Plotly would reject still fails there.
+VALIDATE = False
+
 FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
 MONO_FAMILY = "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace"  # character labels
 
@@ -109,7 +114,7 @@ def _base_layout(height: int, **overrides) -> dict:
     """Return a layout with the settings every figure shares (transparent, theme-neutral, no
     default template), updated with `overrides`."""
     layout = {
-        "template": "none",
+        "template": {},  # no template: Plotly's default adds about 7 KB to every update
         "height": height,
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
@@ -242,7 +247,7 @@ def loss_figure(
         hovermode="closest",
         annotations=_reference_labels(references, y_range, plot_height),
     )
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 def _current_trace(curve: Curve) -> go.Scatter:
@@ -262,6 +267,7 @@ def _newest_point_trace(curve: Curve, line: dict, dot_size: int, **extra) -> go.
     marker_sizes = np.zeros(len(curve.epochs), dtype=np.uint8)
     marker_sizes[-1:] = dot_size
     return go.Scatter(
+        _validate=VALIDATE,
         # int64 lets Plotly pick the smallest integer type that fits the epochs
         x=np.asarray(curve.epochs, dtype=np.int64),
         y=np.asarray(curve.losses, dtype=np.float32),
@@ -278,6 +284,7 @@ def _newest_point_trace(curve: Curve, line: dict, dot_size: int, **extra) -> go.
 def _previous_trace(curve: Curve, opacity: float) -> go.Scatter:
     """Build an earlier run's trace: a thin, faded grey line."""
     return go.Scatter(
+        _validate=VALIDATE,
         x=np.asarray(curve.epochs, dtype=np.int64),
         y=np.asarray(curve.losses, dtype=np.float32),
         name=_escape(curve.label),
@@ -293,6 +300,7 @@ def _reference_trace(label: str, value: float, meaning: str, x_max: int, color: 
     # Plotly hovers on points, not on segments, so the line carries 65 of them.
     x = np.linspace(0, x_max, 65, dtype=np.float32)
     return go.Scatter(
+        _validate=VALIDATE,
         x=x,
         y=np.full_like(x, value),
         name=_escape(label),
@@ -514,11 +522,16 @@ def _point_traces(points: _Points, coordinates: list[np.ndarray]) -> list:
         }
         if dim < 3:
             x, y = (axis[group] for axis in coordinates)
-            traces.append(go.Scatter(x=x, y=y, mode="markers", marker={"color": color, "size": 8}, **common))
+            traces.append(
+                go.Scatter(
+                    _validate=VALIDATE, x=x, y=y, mode="markers", marker={"color": color, "size": 8}, **common
+                )
+            )
             continue
         x, y, z = (axis[group] for axis in coordinates)
         traces.append(
             go.Scatter3d(
+                _validate=VALIDATE,
                 x=x,
                 y=y,
                 z=z,
@@ -551,10 +564,25 @@ def _highlight_ring(points: _Points, coordinates: list[np.ndarray]) -> go.Scatte
     if len(at) == 3:
         marker = {"symbol": "circle-open", "size": 14, "color": ACCENT_COLOR, "line": {"width": 4}}
         return go.Scatter3d(
-            x=at[0], y=at[1], z=at[2], mode="markers", marker=marker, hoverinfo="skip", showlegend=False
+            _validate=VALIDATE,
+            x=at[0],
+            y=at[1],
+            z=at[2],
+            mode="markers",
+            marker=marker,
+            hoverinfo="skip",
+            showlegend=False,
         )
     marker = {"symbol": "circle-open", "size": 22, "color": ACCENT_COLOR, "line": {"width": 3}}
-    return go.Scatter(x=at[0], y=at[1], mode="markers", marker=marker, hoverinfo="skip", showlegend=False)
+    return go.Scatter(
+        _validate=VALIDATE,
+        x=at[0],
+        y=at[1],
+        mode="markers",
+        marker=marker,
+        hoverinfo="skip",
+        showlegend=False,
+    )
 
 
 def _highlight_label(points: _Points) -> dict:
@@ -711,7 +739,7 @@ def _axis_figure(points: _Points, height: int, width_px: int, band: _Band | None
         yaxis={"range": [y_low, y_max], "visible": False, "fixedrange": True},
         shapes=[embedding_axis | {"line": {"color": LINE_COLOR}}],
     )
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 def _axis_rows(points: _Points, units_per_px: float, rows_per_side: int) -> np.ndarray:
@@ -746,6 +774,7 @@ def _row_labels(markup: np.ndarray, x: np.ndarray, rows: np.ndarray, side: int, 
         "arrayminus" if side > 0 else "array": leader,
     }
     return go.Scatter(
+        _validate=VALIDATE,
         x=x,
         y=anchor,
         mode="text",
@@ -859,7 +888,7 @@ def _plane_figure(points: _Points, height: int, width_px: int, band: _Band | Non
         annotations=annotations,
         **_plane_axes(x_range, y_range),
     )
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 def _plane_axes(x_range: list[float], y_range: list[float]) -> dict:
@@ -911,6 +940,7 @@ def _equal_scale_ranges(xy: np.ndarray, plot_size: np.ndarray) -> tuple[list[flo
 def _plane_labels(markup: np.ndarray, centers: np.ndarray, color: str | np.ndarray) -> go.Scatter:
     """Build the labels, centred on the places `_place_labels` found, in one colour or one each."""
     return go.Scatter(
+        _validate=VALIDATE,
         x=centers[:, 0],
         y=centers[:, 1],
         mode="text",
@@ -1066,6 +1096,7 @@ def _band_heatmap(
             )
 
     return go.Heatmap(
+        _validate=VALIDATE,
         x=band.x.astype(np.float32),
         y=(band.y if y is None else y).astype(np.float32),
         z=codes,
@@ -1215,7 +1246,7 @@ def _space_figure(points: _Points, height: int) -> go.Figure:
     }
     margin = {"l": 0, "r": 0, "t": 36, "b": 0}
     layout = _base_layout(height, margin=margin, showlegend=not points.seen.all(), scene=scene)
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1380,6 +1411,7 @@ def _trajectory_line_traces(paths: _TrajectoryPaths, x: np.ndarray, y: np.ndarra
     in the accent colour with hover per frame. x and y are (F, n)."""
     traces = [
         go.Scatter(
+            _validate=VALIDATE,
             x=paths.separated(x, gap=x[-1, 0]),
             y=paths.separated(y),
             mode="lines",
@@ -1393,6 +1425,7 @@ def _trajectory_line_traces(paths: _TrajectoryPaths, x: np.ndarray, y: np.ndarra
         column = paths.highlight
         traces.append(
             go.Scatter(
+                _validate=VALIDATE,
                 x=x[:, column],
                 y=y[:, column],
                 mode="lines",
@@ -1408,6 +1441,7 @@ def _trajectory_line_traces(paths: _TrajectoryPaths, x: np.ndarray, y: np.ndarra
 def _end_dots(paths: _TrajectoryPaths, x: np.ndarray, y: np.ndarray, position: str) -> go.Scatter:
     """Build a dot at every line's end that hovers its label, name and final embedding."""
     return go.Scatter(
+        _validate=VALIDATE,
         x=x,
         y=y,
         mode="markers",
@@ -1469,7 +1503,7 @@ def _trajectory_lines_figure(paths: _TrajectoryPaths, height: int, width_px: int
         yaxis2={"matches": "y", "anchor": "x2"} | hidden,
         hovermode="closest",
     )
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 def _end_label_columns(
@@ -1514,6 +1548,7 @@ def _end_labels(
     x = offsets_px[columns[placed] - 1]  # (m,) left edge of each label
     leader = np.where(columns[placed] > 1, x, 0)
     return go.Scatter(
+        _validate=VALIDATE,
         x=x.astype(np.float32),
         y=ends[placed],
         xaxis="x2",
@@ -1575,7 +1610,7 @@ def _trajectory_plane_figure(paths: _TrajectoryPaths, height: int, width_px: int
         hovermode="closest",
         **_plane_axes(x_range, y_range),
     )
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1631,11 +1666,12 @@ def prediction_figure(
             tickfont={"family": MONO_FAMILY, "size": 18},
         ),
     )
-    return go.Figure(traces, layout)
+    return go.Figure(traces, layout, _validate=VALIDATE)
 
 
 def _probability_bars(categories: list[str], values: np.ndarray, name: str, color: str) -> go.Bar:
     return go.Bar(
+        _validate=VALIDATE,
         y=categories,
         x=values,
         name=name,
@@ -1664,4 +1700,4 @@ def empty_figure(message: str, *, height: int = 320) -> go.Figure:
     layout = _base_layout(
         height, xaxis={"visible": False}, yaxis={"visible": False}, annotations=[message_annotation]
     )
-    return go.Figure(layout=layout)
+    return go.Figure(layout=layout, _validate=VALIDATE)

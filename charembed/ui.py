@@ -629,7 +629,9 @@ def build_demo() -> gr.Blocks:
                     label="Predicted next character", interactive=False, elem_id="predicted"
                 )
             with gr.Column(scale=2):
-                prediction_plot = gr.Plot(label="Next-character probabilities", show_label=False, elem_id="prediction-plot")
+                prediction_plot = gr.Plot(
+                    label="Next-character probabilities", show_label=False, elem_id="prediction-plot"
+                )
         explanation = gr.Textbox(label="Why", interactive=False, lines=3, elem_id="explanation")
         with gr.Accordion("Export and import", open=False, elem_id="export-import"):
             gr.Markdown(

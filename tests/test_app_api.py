@@ -85,8 +85,14 @@ def test_two_clients_isolated(new_client):
 
 def test_train_rejects_bad_text(new_client):
     client = new_client()
-    for text, expected in [("", "empty"), ("a", "only one character"), ("aaaa", "at least two different characters")]:
-        updates = list(client.submit(text, 1, 0.05, 100, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
+    for text, expected in [
+        ("", "empty"),
+        ("a", "only one character"),
+        ("aaaa", "at least two different characters"),
+    ]:
+        updates = list(
+            client.submit(text, 1, 0.05, 100, "adam", 0, 0, "text", False, 0, 0, api_name="/train")
+        )
         status = updates[-1][2]
         assert expected in status.lower(), status
 
@@ -140,8 +146,11 @@ def test_export_then_import_in_new_session(new_client, tmp_path):
     from gradio_client import handle_file
 
     trained = new_client()
-    list(trained.submit("hello world, hello moon", 2, 0.05, 300, "adam", 0, 0, "text", False, 0, 0,
-                        api_name="/train"))
+    list(
+        trained.submit(
+            "hello world, hello moon", 2, 0.05, 300, "adam", 0, 0, "text", False, 0, 0, api_name="/train"
+        )
+    )
     files = trained.predict(api_name="/export")
     names = sorted(Path(f["path"]).name for f in files)
     assert names == ["charembed-model.zip", "loss-history.csv", "metadata.tsv", "vectors.tsv"]

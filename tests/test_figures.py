@@ -205,7 +205,7 @@ def test_loss_figure_streams_compactly():
     fig = figures.loss_figure(current, [previous], REFERENCES, total_epochs=100_000)
     data = json.loads(fig.to_json())
 
-    assert data["layout"]["template"] == {"data": {"scatter": [{"type": "scatter"}]}}
+    assert data["layout"]["template"] == {}  # no default template
     for trace in data["data"]:
         assert trace["y"]["dtype"] == "f4"  # numpy float32, sent as base64
     assert json_size(fig) < 20_000
@@ -1069,3 +1069,34 @@ def test_figures_module_does_not_import_gradio():
     check = "import sys, charembed.figures; sys.exit(int('gradio' in sys.modules))"
     result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_figures_pass_plotly_validation():
+    """Figures are built with validation off for speed; Plotly's full validation must accept them."""
+    rng = np.random.default_rng(0)
+    labels = [chr(c) for c in range(33, 33 + 60)]
+    names = [f"U+{ord(c):04X}" for c in labels]
+    counts = rng.integers(1, 50, size=60)
+    built = [
+        figures.loss_figure(
+            curve(300, "this run"),
+            [curve(200, "run 1")],
+            REFERENCES,
+            300,
+            heldout=curve(300, "held-out text"),
+        ),
+        figures.prediction_figure(labels[:5], rng.random(5), rng.random(5), "a"),
+        figures.empty_figure("nothing yet"),
+    ]
+    for dim in (1, 2, 3):
+        embedding = rng.normal(size=(60, dim)).astype(np.float32)
+        output = rng.normal(size=(60, dim)).astype(np.float32)
+        points = figures.band_points(embedding)
+        logits = points @ output.T
+        band = (points, logits.argmax(axis=1), np.full(len(points), 0.5, dtype=np.float32))
+        built.append(figures.embedding_figure(labels, names, embedding, counts, highlight=3, band=band))
+        trajectory = np.cumsum(rng.normal(size=(40, 60, dim)), axis=0).astype(np.float32)
+        built.append(figures.trajectory_figure(np.arange(40), trajectory, labels, names, highlight=2))
+
+    for fig in built:
+        go.Figure(json.loads(fig.to_json()))  # raises ValueError on any invalid property
