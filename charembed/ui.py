@@ -7,6 +7,7 @@ inputs and that session, and nothing at module level is ever mutated.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -193,18 +194,17 @@ def train(
 ) -> Iterator[tuple]:
     """Start a fresh run and stream (loss chart, embedding plot, status, progress) while it trains."""
     try:
-        settings = TrainingSettings(
-            embedding_dim=int(embedding_dim),
-            learning_rate=float(learning_rate),
-            epochs=int(epochs),
-            optimizer=optimizer,
-            seed=int(seed),
-            train_chars=int(train_chars or 0),
-            vocab_mode=vocab_mode,
-            accumulate_grad=bool(accumulate_grad),
-            holdout_fraction=float(holdout_fraction or 0),
+        settings = settings_from_inputs(
+            embedding_dim,
+            learning_rate,
+            epochs,
+            optimizer,
+            seed,
+            train_chars,
+            vocab_mode,
+            accumulate_grad,
+            holdout_fraction,
         )
-        settings.validate(LIMITS)
         pace_seconds = checked_pace(pace_seconds)
         corpus = session.build_corpus(read_text(text).text, settings)
     except (TextError, ValueError, TypeError) as error:
@@ -242,14 +242,59 @@ def stream_run(session: Session, run_id: int, pace_seconds: float) -> Iterator[t
     log.info("run %d left at epoch %d: %s", run_id, session.trainer.epoch, session.trainer.status)
 
 
+def settings_from_inputs(
+    embedding_dim,
+    learning_rate,
+    epochs,
+    optimizer,
+    seed,
+    train_chars,
+    vocab_mode,
+    accumulate_grad,
+    holdout_fraction,
+) -> TrainingSettings:
+    """Turn the settings components' values into validated TrainingSettings. Raise ValueError
+    naming the first setting that is missing or out of range."""
+    settings = TrainingSettings(
+        embedding_dim=whole_number(embedding_dim, "Embedding dimension"),
+        learning_rate=number(learning_rate, "Learning rate"),
+        epochs=whole_number(epochs, "Epochs"),
+        optimizer=optimizer,
+        seed=whole_number(seed, "Random seed"),
+        train_chars=whole_number(train_chars or 0, "Training span"),
+        vocab_mode=vocab_mode,
+        accumulate_grad=bool(accumulate_grad),
+        holdout_fraction=number(holdout_fraction or 0, "Held-out fraction"),
+    )
+    settings.validate(LIMITS)
+    return settings
+
+
+def number(value, name: str) -> float:
+    """Return `value` as a float, or raise ValueError naming the empty or invalid setting."""
+    if value is None or value == "":
+        raise ValueError(f"{name} is empty: enter a number.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {str(value)[:20]!r}.") from None
+
+
+def whole_number(value, name: str) -> int:
+    result = number(value, name)
+    if not math.isfinite(result) or result != int(result):
+        raise ValueError(f"{name} must be a whole number, not {result:g}.")
+    return int(result)
+
+
 def checked_learning_rate(learning_rate) -> float:
-    learning_rate = float(learning_rate)
+    learning_rate = number(learning_rate, "Learning rate")
     TrainingSettings(learning_rate=learning_rate).validate(LIMITS)
     return learning_rate
 
 
 def checked_pace(pace_seconds) -> float:
-    pace_seconds = float(pace_seconds or 0)
+    pace_seconds = number(pace_seconds or 0, "Presentation pace")
     if not 0 <= pace_seconds <= LIMITS.max_pace_seconds:
         raise ValueError(
             f"Pace {pace_seconds:g} s is out of range: choose 0 to {LIMITS.max_pace_seconds:g} s."
@@ -352,19 +397,19 @@ def share_link(
 ) -> str:
     """Return the link that opens the page with the current example and settings."""
     try:
-        settings = TrainingSettings(
-            embedding_dim=int(embedding_dim),
-            learning_rate=float(learning_rate),
-            epochs=int(epochs),
-            optimizer=optimizer,
-            seed=int(seed),
-            train_chars=int(train_chars or 0),
-            vocab_mode=vocab_mode,
-            accumulate_grad=bool(accumulate_grad),
-            holdout_fraction=float(holdout_fraction or 0),
+        settings = settings_from_inputs(
+            embedding_dim,
+            learning_rate,
+            epochs,
+            optimizer,
+            seed,
+            train_chars,
+            vocab_mode,
+            accumulate_grad,
+            holdout_fraction,
         )
-    except (TypeError, ValueError):
-        return "Fix the settings above to get a link."
+    except ValueError as error:
+        return f"Fix the settings above to get a link: {error}"
     query = build_query(settings, example_name, float(pace_seconds or 0))
     return f"{session.page_url}?{query}" if query else session.page_url
 
@@ -510,6 +555,9 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=2):
                 summary = gr.Markdown(initial_summary, elem_id="summary")
 
+        # Number boxes carry no minimum/maximum: Gradio's own bound check would reject a value
+        # before the handler with a message that does not name the setting, so
+        # TrainingSettings.validate checks them and says which setting and what range.
         with gr.Accordion("Training settings", open=False, elem_id="settings"):
             with gr.Row():
                 embedding_dim = gr.Slider(
@@ -522,15 +570,11 @@ def build_demo() -> gr.Blocks:
                 )
                 learning_rate = gr.Number(
                     DEFAULTS.learning_rate,
-                    minimum=LIMITS.min_learning_rate,
-                    maximum=LIMITS.max_learning_rate,
                     label=f"Learning rate ({LIMITS.min_learning_rate:g} to {LIMITS.max_learning_rate:g})",
                     elem_id="learning-rate",
                 )
                 epochs = gr.Number(
                     DEFAULTS.epochs,
-                    minimum=1,
-                    maximum=LIMITS.max_epochs,
                     precision=0,
                     label=f"Epochs (1 to {LIMITS.max_epochs:,})",
                     elem_id="epochs",
@@ -539,11 +583,9 @@ def build_demo() -> gr.Blocks:
                     OPTIMIZER_CHOICES, value=DEFAULTS.optimizer, label="Optimizer", elem_id="optimizer"
                 )
             with gr.Row():
-                seed = gr.Number(DEFAULTS.seed, minimum=0, precision=0, label="Random seed", elem_id="seed")
+                seed = gr.Number(DEFAULTS.seed, precision=0, label="Random seed", elem_id="seed")
                 train_chars = gr.Number(
                     DEFAULTS.train_chars,
-                    minimum=0,
-                    maximum=LIMITS.max_text_chars,
                     precision=0,
                     label="Train on the first N characters (0 = whole text)",
                     elem_id="train-chars",
@@ -661,7 +703,7 @@ def build_demo() -> gr.Blocks:
                 sample_length = gr.Slider(
                     1, MAX_SAMPLE_LENGTH, value=200, step=1, label="Characters", elem_id="sample-length"
                 )
-                sample_seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="sample-seed")
+                sample_seed = gr.Number(0, precision=0, label="Seed", elem_id="sample-seed")
             generate_button = gr.Button("Generate from the character above", elem_id="generate-button")
             sample_box = gr.Textbox(label="Generated text", interactive=False, lines=4, elem_id="sample")
 
