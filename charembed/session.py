@@ -23,7 +23,7 @@ from charembed.settings import LIMITS, Limits, TrainingSettings
 from charembed.text import describe_char, display_char
 from charembed.training import Snapshot, Trainer, train
 
-FRAME_SECONDS = 0.1  # the page is redrawn about 10 times a second during a run, whatever the epoch rate
+FRAME_SECONDS = 0.125  # the status line and progress bar change 8 times a second during a run
 MAX_PREVIOUS_RUNS = 2  # faded curves of earlier runs kept on the loss chart
 MAX_CURVE_POINTS = 600  # loss points sent per redraw, so a long run costs the browser what a short one does
 PLOT_WIDTH_PX = 600  # the embedding plot's width at a 1280-pixel window, which label spacing assumes
@@ -43,6 +43,7 @@ class Session:
     run_id: int = 0  # bumped by Train and Stop; a live run ends as soon as it no longer matches
     active_run: int | None = None  # the run id whose loop is executing right now, if any
     page_url: str = "/"  # the page's own address, for shareable links
+    tickets: int = 0  # Train requests numbered as they arrive (see take_ticket)
 
     # ---- text
 
@@ -64,8 +65,17 @@ class Session:
 
     # ---- runs
 
-    def start_run(self, corpus: Corpus, settings: TrainingSettings) -> int:
-        """Replace the current run with a fresh one and return its id; any live run ends."""
+    def take_ticket(self) -> int:
+        """Number a Train request as it arrives, so that of two requests in flight the later one
+        wins even when the earlier one takes longer to prepare its text."""
+        self.tickets += 1
+        return self.tickets
+
+    def start_run(self, corpus: Corpus, settings: TrainingSettings, ticket: int | None = None) -> int | None:
+        """Replace the current run with a fresh one and return its id; any live run ends. Return
+        None, starting nothing, when `ticket` is older than the newest Train request."""
+        if ticket is not None and ticket != self.tickets:
+            return None
         trainer = Trainer(corpus.counts, settings, self.limits, heldout_counts=corpus.heldout_counts)
         if self.trainer is not None:
             self.previous = [*self.previous, self._curve(self.trainer, "previous run")][-MAX_PREVIOUS_RUNS:]

@@ -17,7 +17,7 @@ NOTEBOOK_VOCAB_SIZE = 126  # the notebook's num_classes
 class Limits:
     """Bounds on what one session may ask of the server."""
 
-    max_upload_bytes: int = 10_000_000  # 10 MB: a long novel, small enough to count in well under a second
+    max_upload_bytes: int = 10 * 2**20  # 10 MB counted in 2**20 bytes, as Gradio counts: a long novel
     max_text_chars: int = 10_000_000  # characters kept for training; pasted text is cut here too
     max_vocab_size: int = 1_000  # rarer characters merge into one "other" entry; V*V logits stay cheap
     min_embedding_dim: int = 1

@@ -100,8 +100,8 @@ def decode_bytes(data: bytes, limits: Limits = LIMITS) -> DecodedText:
         raise TextError(EMPTY_TEXT_MESSAGE)
     if len(data) > limits.max_upload_bytes:
         raise TextError(
-            f"The file is {len(data) / 1e6:.1f} MB, over the upload limit of "
-            f"{limits.max_upload_bytes / 1e6:g} MB: upload a smaller file or paste part of the text."
+            f"The file is {len(data) / 2**20:.1f} MB, over the upload limit of "
+            f"{limits.max_upload_bytes / 2**20:g} MB: upload a smaller file or paste part of the text."
         )
 
     for bom, codec, unicode_encoding in _BOM_CODECS:

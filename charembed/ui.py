@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 DEFAULTS = TrainingSettings()
 TRAIN_CONCURRENCY = 8  # runs training at once; more would only slice 2 CPUs thinner
 QUEUE_MAX_SIZE = 256  # waiting events before new ones are rejected (a ZeroGPU Space would default to 1)
+CHART_FRAME_SECONDS = 0.4  # live redraws of both charts
+CHART_BUILD_FACTOR = 10  # ...and at most 1/10 of the time goes into building them
 TORCH_THREADS = 1  # per process: concurrent sessions share the CPUs instead of oversubscribing them
 
 OPTIMIZER_CHOICES = [
@@ -42,6 +45,8 @@ VOCAB_MODE_CHOICES = [
 ]
 assert [value for _, value in OPTIMIZER_CHOICES] == list(OPTIMIZERS)
 assert [value for _, value in VOCAB_MODE_CHOICES] == list(VOCAB_MODES)
+
+MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$&")
 
 INTRO = """# Character Embeddings
 A tiny neural network learns one number (or a 2-D or 3-D vector) per character so that it can
@@ -87,7 +92,7 @@ characters. The coloured band under the axis shows which one each position predi
 embedding dimension to 2 or 3 to lift this limit."""
 
 LIMITS_TEXT = (
-    f"Limits: files up to {LIMITS.max_upload_bytes / 1e6:g} MB; the first "
+    f"Limits: files up to {LIMITS.max_upload_bytes / 2**20:g} MB; the first "
     f"{LIMITS.max_text_chars:,} characters are used; vocabulary up to {LIMITS.max_vocab_size:,} "
     f"characters (rarer ones merge into one “other” entry); up to {LIMITS.max_epochs:,} epochs and "
     f"{LIMITS.max_run_seconds / 60:g} minutes per run."
@@ -96,11 +101,28 @@ LIMITS_TEXT = (
 CSS = """
 #predicted textarea { font-size: 4rem !important; line-height: 1.2; text-align: center; }
 #progress progress { width: 100%; height: 0.9rem; accent-color: var(--color-accent); }
-#status { min-height: 3.2rem; }
+
+/* gr.Plot remounts its chart on every update: a fixed height keeps the page from reflowing, which
+   would make Plotly redraw every other chart on the page too */
+.live-charts > * { flex: 1 1 0 !important; min-width: 0 !important; }
+#loss-plot, #embedding-plot { height: 470px; overflow: hidden; }
 """
 
 
 # ---- handlers: text
+
+
+class CheckedSlider(gr.Slider):
+    """A slider whose range the handler checks instead of Gradio, so an API call with an
+    out-of-range value gets a message that names the setting (the page's slider cannot go there)."""
+
+    def preprocess(self, payload: float) -> float:
+        return payload
+
+
+def markdown_literal(text: str) -> str:
+    """Escape `text` so Markdown shows every character as typed (backslashes, *, _, <, ...)."""
+    return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in text)
 
 
 def summarize(text: str, vocab_mode: str, train_chars: int, session: Session):
@@ -109,7 +131,7 @@ def summarize(text: str, vocab_mode: str, train_chars: int, session: Session):
     try:
         corpus = session.build_corpus(read_text(text).text, settings)
     except (TextError, ValueError) as error:
-        return f"⚠️ {error}", gr.update(choices=[], value=None)
+        return f"⚠️ {markdown_literal(str(error))}", gr.update(choices=[], value=None)
 
     refs = corpus.references
     distinct = int((corpus.char_counts > 0).sum())
@@ -153,8 +175,8 @@ def load_file(path: str | None, session: Session):
         size = os.path.getsize(path)
         if size > LIMITS.max_upload_bytes:
             raise TextError(
-                f"The file is {size / 1e6:.1f} MB, over the limit of {LIMITS.max_upload_bytes / 1e6:g} MB. "
-                f"Upload a smaller file or paste part of it."
+                f"The file is {size / 2**20:.1f} MB, over the limit of "
+                f"{LIMITS.max_upload_bytes / 2**20:g} MB. Upload a smaller file or paste part of it."
             )
         with open(path, "rb") as file:
             decoded = read_text(file.read())
@@ -206,12 +228,15 @@ def train(
             holdout_fraction,
         )
         pace_seconds = checked_pace(pace_seconds)
+        ticket = session.take_ticket()
         corpus = session.build_corpus(read_text(text).text, settings)
     except (TextError, ValueError, TypeError) as error:
         yield warn(error)
         return
 
-    run_id = session.start_run(corpus, settings)
+    run_id = session.start_run(corpus, settings, ticket)
+    if run_id is None:
+        return  # a later Train request replaced this one while its text was being prepared
     log.info("run %d started: V=%d, %s", run_id, corpus.vocab.vocab_size, settings)
     yield from stream_run(session, run_id, pace_seconds)
 
@@ -237,9 +262,28 @@ def step(learning_rate: float, session: Session) -> tuple:
 
 
 def stream_run(session: Session, run_id: int, pace_seconds: float) -> Iterator[tuple]:
-    for snapshot in session.live(run_id, pace_seconds):
-        yield draw_run(session, snapshot)
+    yield from live_frames(session, run_id, pace_seconds)
     log.info("run %d left at epoch %d: %s", run_id, session.trainer.epoch, session.trainer.status)
+
+
+def live_frames(session: Session, run_id: int, pace_seconds: float) -> Iterator[tuple]:
+    """Yield (loss chart, embedding plot, status, progress) for each frame of a live run.
+
+    The status line and progress bar change on every frame. A gr.Plot remounts its whole Plotly
+    chart on each new figure, and a remount makes the browser redraw the page's other charts too,
+    so both charts are sent together and less often: every CHART_FRAME_SECONDS, or less often
+    when the embedding plot is slow to build (a large vocabulary). Drawing then never crowds out
+    training, Stop or the rest of the page.
+    """
+    next_chart = 0.0
+    for snapshot in session.live(run_id, pace_seconds):
+        now = time.monotonic()
+        loss_chart = embedding = gr.skip()
+        if snapshot.done or now >= next_chart:
+            loss_chart, embedding = session.loss_figure(), session.embedding_figure()
+            build_seconds = time.monotonic() - now
+            next_chart = now + max(CHART_FRAME_SECONDS, CHART_BUILD_FACTOR * build_seconds)
+        yield loss_chart, embedding, session.status(snapshot), progress_html(session.progress())
 
 
 def settings_from_inputs(
@@ -348,8 +392,8 @@ def run_notebook(session: Session) -> Iterator[tuple]:
         notebook.vocab_mode,
         notebook.accumulate_grad,
     )
-    for snapshot in session.live(run_id, NOTEBOOK_PACE_SECONDS):
-        yield (*settings_values, *draw_run(session, snapshot), NOTEBOOK_LESSON)
+    for frame in live_frames(session, run_id, NOTEBOOK_PACE_SECONDS):
+        yield (*settings_values, *frame, NOTEBOOK_LESSON)
 
 
 def open_link(session: Session, request: gr.Request) -> tuple:
@@ -452,7 +496,7 @@ def import_model(path: str | None, session: Session) -> tuple:
         return (gr.skip(),) * 4
     try:
         if os.path.getsize(path) > LIMITS.max_upload_bytes:
-            raise TextError(f"The file is over the upload limit of {LIMITS.max_upload_bytes / 1e6:g} MB.")
+            raise TextError(f"The file is over the upload limit of {LIMITS.max_upload_bytes / 2**20:g} MB.")
         with open(path, "rb") as file:
             session.import_model(file.read())
     except TextError as error:
@@ -476,7 +520,7 @@ def predict(char: str, session: Session) -> tuple:
     try:
         prediction = session.predict(char or "")
     except TextError as error:
-        return "", str(error), gr.skip(), session.embedding_figure()
+        return "", str(error), None, session.embedding_figure()
     predicted = session.corpus.vocab.itos[prediction.predicted_id]
     return (
         display_char(predicted),
@@ -499,10 +543,9 @@ def generate(start: str, temperature: float, length: int, seed: int, session: Se
         )
 
 
-def choose_from_list(char: str | None, session: Session) -> tuple:
-    if char is None:
-        return (gr.skip(),) * 5
-    return (char, *predict(char, session))
+def choose_from_list(char: str | None):
+    """Put the character picked from the vocabulary list into the query box, which predicts."""
+    return gr.skip() if char is None else char
 
 
 def release_on_close(demo: gr.Blocks):
@@ -560,7 +603,7 @@ def build_demo() -> gr.Blocks:
         # TrainingSettings.validate checks them and says which setting and what range.
         with gr.Accordion("Training settings", open=False, elem_id="settings"):
             with gr.Row():
-                embedding_dim = gr.Slider(
+                embedding_dim = CheckedSlider(
                     LIMITS.min_embedding_dim,
                     LIMITS.max_embedding_dim,
                     value=DEFAULTS.embedding_dim,
@@ -600,7 +643,7 @@ def build_demo() -> gr.Blocks:
                         info="The notebook never calls zero_grad(): each step adds up all earlier gradients.",
                         elem_id="accumulate-grad",
                     )
-                    holdout = gr.Slider(
+                    holdout = CheckedSlider(
                         0,
                         LIMITS.max_holdout_fraction,
                         value=DEFAULTS.holdout_fraction,
@@ -608,7 +651,7 @@ def build_demo() -> gr.Blocks:
                         label="Hold out the end of the text (fraction) and plot its loss too",
                         elem_id="holdout",
                     )
-                    pace = gr.Slider(
+                    pace = CheckedSlider(
                         0,
                         LIMITS.max_pace_seconds,
                         value=0,
@@ -632,8 +675,15 @@ def build_demo() -> gr.Blocks:
             step_button = gr.Button("Step", elem_id="step")
             notebook_button = gr.Button("Rerun the original notebook", elem_id="notebook")
         progress = gr.HTML(progress_html(0.0), elem_id="progress")
-        status = gr.Markdown("Not trained yet. Choose a text and press Train.", elem_id="status")
-        with gr.Row():
+        status = gr.Textbox(
+            "Not trained yet. Choose a text and press Train.",
+            label="Status",
+            interactive=False,
+            lines=2,
+            max_lines=4,
+            elem_id="status",
+        )
+        with gr.Row(elem_classes="live-charts"):
             loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
             embedding_plot = gr.Plot(label="Embeddings", elem_id="embedding-plot")
         lesson = gr.Markdown(elem_id="lesson")
@@ -840,7 +890,9 @@ def build_demo() -> gr.Blocks:
         )
 
         predict_outputs = [predicted, explanation, prediction_plot, embedding_plot]
-        query.input(
+        # change, not input: input fires only on key presses, and a character may also be pasted,
+        # composed with an input method, or set by the vocabulary list
+        query.change(
             predict,
             [query, session],
             predict_outputs,
@@ -849,14 +901,7 @@ def build_demo() -> gr.Blocks:
             show_progress="hidden",
             trigger_mode="always_last",
         )
-        vocab_list.input(
-            choose_from_list,
-            [vocab_list, session],
-            [query, *predict_outputs],
-            api_visibility="private",
-            concurrency_limit=None,
-            show_progress="hidden",
-        )
+        vocab_list.input(choose_from_list, [vocab_list], [query], api_visibility="private", queue=False)
 
         export_button.click(export_model, [session], export_files, api_name="export", concurrency_limit=None)
         import_button.upload(
