@@ -152,14 +152,14 @@ def test_loss_figure_has_trace_per_curve_and_reference():
 
     fig = figures.loss_figure(curve(40, "this run"), previous, REFERENCES, total_epochs=300)
 
-    assert [trace.name for trace in fig.data] == [
+    assert legend_names(fig) == [
         "run 1",
         "run 2",
         "uniform guess (ln V)",
         "best bigram model",
         "this run",
     ]
-    current = fig.data[-1]
+    current = trace_named(fig, "this run")
     assert current.line.width > fig.data[0].line.width
     assert fig.data[0].opacity < 1
 
@@ -195,7 +195,7 @@ def test_loss_reference_labels_and_hover():
         assert f"{value:.3f}" in annotation.text
         assert annotation.x == 1
         assert annotation.xref == "paper"
-        assert annotation.hovertext == meaning
+        assert annotation.hovertext is None  # the line's own hover shows the meaning
 
 
 def test_loss_figure_streams_compactly():
@@ -226,13 +226,12 @@ def test_loss_figure_draws_heldout_curve():
 
     fig = figures.loss_figure(curve(40, "this run"), [curve(300, "run 1")], REFERENCES, 300, heldout=heldout)
 
-    names = [trace.name for trace in fig.data]
-    assert names[-2:] == ["held-out text", "this run"]  # the current run stays on top
-    drawn = fig.data[-2]
+    assert legend_names(fig)[-2:] == ["held-out text", "this run"]  # the current run stays on top
+    drawn, current = trace_named(fig, "held-out text"), trace_named(fig, "this run")
     np.testing.assert_allclose(drawn.y, heldout.losses, rtol=1e-6)
     assert drawn.line.dash == "dot"
-    assert drawn.line.color == fig.data[-1].line.color == figures.CURRENT_COLOR
-    assert drawn.legendrank > (fig.data[-1].legendrank or 1000)  # listed after "this run"
+    assert drawn.line.color == current.line.color == figures.CURRENT_COLOR
+    assert drawn.legendrank > (current.legendrank or 1000)  # listed after "this run"
     assert fig.layout.showlegend
 
 
@@ -247,7 +246,25 @@ def test_loss_y_range_covers_heldout_curve():
 def test_loss_figure_without_heldout_is_unchanged():
     fig = figures.loss_figure(curve(40, "this run"), [], REFERENCES, 40, heldout=None)
 
-    assert [trace.name for trace in fig.data] == [*REFERENCES, "this run"]
+    assert legend_names(fig) == [*REFERENCES, "this run"]
+
+
+def test_loss_figure_marks_only_newest_point():
+    fig = figures.loss_figure(curve(40, "this run"), [], REFERENCES, 40)
+
+    assert trace_named(fig, "this run").mode == "lines"  # no per-point markers to redraw
+    newest = trace_named(fig, "this run, newest epoch")
+    assert list(newest.x) == [40]
+    assert newest.showlegend is False
+
+
+def legend_names(fig) -> list[str]:
+    """Names of the loss figure's traces, leaving out the dots on the newest points."""
+    return [trace.name for trace in fig.data if not trace.name.endswith(", newest epoch")]
+
+
+def trace_named(fig, name: str):
+    return next(trace for trace in fig.data if trace.name == name)
 
 
 # ---------------------------------------------------------------------------------------------
