@@ -112,14 +112,6 @@ CSS = """
 # ---- handlers: text
 
 
-class CheckedSlider(gr.Slider):
-    """A slider whose range the handler checks instead of Gradio, so an API call with an
-    out-of-range value gets a message that names the setting (the page's slider cannot go there)."""
-
-    def preprocess(self, payload: float) -> float:
-        return payload
-
-
 def markdown_literal(text: str) -> str:
     """Escape `text` so Markdown shows every character as typed (backslashes, *, _, <, ...)."""
     return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in text)
@@ -603,7 +595,7 @@ def build_demo() -> gr.Blocks:
         # TrainingSettings.validate checks them and says which setting and what range.
         with gr.Accordion("Training settings", open=False, elem_id="settings"):
             with gr.Row():
-                embedding_dim = CheckedSlider(
+                embedding_dim = gr.Slider(
                     LIMITS.min_embedding_dim,
                     LIMITS.max_embedding_dim,
                     value=DEFAULTS.embedding_dim,
@@ -643,7 +635,7 @@ def build_demo() -> gr.Blocks:
                         info="The notebook never calls zero_grad(): each step adds up all earlier gradients.",
                         elem_id="accumulate-grad",
                     )
-                    holdout = CheckedSlider(
+                    holdout = gr.Slider(
                         0,
                         LIMITS.max_holdout_fraction,
                         value=DEFAULTS.holdout_fraction,
@@ -651,7 +643,7 @@ def build_demo() -> gr.Blocks:
                         label="Hold out the end of the text (fraction) and plot its loss too",
                         elem_id="holdout",
                     )
-                    pace = CheckedSlider(
+                    pace = gr.Slider(
                         0,
                         LIMITS.max_pace_seconds,
                         value=0,

@@ -18,20 +18,28 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    """Serve the real app on 127.0.0.1 for the whole test session, then close it."""
+def app_demo():
+    """Serve the real app on 127.0.0.1 for the whole test session and return its Blocks.
+
+    A test can find the sessions in the Blocks' `state_holder`. The server is closed at the end."""
     from charembed.ui import build_demo, launch_options
 
     demo = build_demo()
-    _, url, _ = demo.launch(
+    demo.launch(
         server_name="127.0.0.1",
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
         **launch_options(),
     )
-    yield url
+    yield demo
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_demo):
+    """The address of the app served by `app_demo`."""
+    return app_demo.local_url
 
 
 @pytest.fixture
