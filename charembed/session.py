@@ -290,7 +290,7 @@ class Session:
         )
         if snapshot.heldout_loss is not None:
             line += f" · held-out loss {snapshot.heldout_loss:.4f}"
-        return f"{line}\n\n{snapshot.message}" if snapshot.message else line
+        return f"{line}\n{snapshot.message}" if snapshot.message else line
 
     def progress(self) -> float:
         """Fraction of the run's epochs done, 0 to 1."""

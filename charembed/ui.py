@@ -359,7 +359,7 @@ def stop(session: Session) -> tuple:
         return gr.skip(), gr.skip(), "No run is going. Press Train to start one.", gr.skip()
     loss_plot, embedding_plot, status, progress = draw_run(session)
     status += (
-        f"\n\nStopped at epoch {session.trainer.epoch:,}; the weights are kept. Resume continues the run "
+        f"\nStopped at epoch {session.trainer.epoch:,}; the weights are kept. Resume continues the run "
         "(with the learning rate now in the settings), Step takes one epoch, Train starts afresh."
     )
     return loss_plot, embedding_plot, status, progress
@@ -494,7 +494,7 @@ def import_model(path: str | None, session: Session) -> tuple:
     except TextError as error:
         return warn(error)
     loss_plot, embedding_plot, status, progress = draw_run(session)
-    return loss_plot, embedding_plot, f"Imported a model for exploring.\n\n{status}", progress
+    return loss_plot, embedding_plot, f"Imported a model for exploring.\n{status}", progress
 
 
 def progress_html(fraction: float) -> str:
