@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import decode_array
+from conftest import CHROMIUM_ARGS, decode_array
 
 from charembed.corpus import OTHER, load_corpus
 from charembed.inference import predict_next
@@ -31,15 +31,6 @@ from charembed.text import display_char
 from charembed.training import train
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 # Train settings of a quick run; each test overrides what it is about. Passed by name, so a new
 # optional input of /train keeps its default.

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import decode_array
+from conftest import CHROMIUM_ARGS, decode_array
 
 from charembed.examples import JSON_EXAMPLE, load_example
 from charembed.settings import TrainingSettings
@@ -30,15 +30,6 @@ sync_api = pytest.importorskip(
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 720}
 STAND_INS = {" ": "␣", "\n": "⏎", "\t": "⇥"}
 DEFAULT_EPOCHS = TrainingSettings().epochs

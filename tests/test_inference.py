@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F  # noqa: N812 (PyTorch convention)
+from torch.nn import functional as F
 
 from charembed.corpus import build_corpus
 from charembed.inference import MAX_SAMPLE_LENGTH, predict_next, query_id, sample

@@ -4,7 +4,7 @@ import threading
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812 (PyTorch convention)
+from torch.nn import functional as F
 
 from charembed.corpus import bigram_counts
 from charembed.model import CharModel

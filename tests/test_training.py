@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F  # noqa: N812 (PyTorch convention)
+from torch.nn import functional as F
 
 from charembed.corpus import bigram_counts, build_corpus
 from charembed.model import CharModel
