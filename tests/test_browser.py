@@ -332,3 +332,22 @@ def test_page_requests_only_app_host(browser, app_url):
         context.close()
 
     assert foreign == [], f"the page requested other hosts: {foreign}"
+
+
+def test_link_opens_with_its_settings(browser, app_url):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{app_url}?example=sonnets&dim=2&lr=0.05&epochs=300&optimizer=momentum&seed=7")
+    sync_api.expect(page.locator("#summary")).to_contain_text("characters")
+    open_settings(page)
+
+    sync_api.expect(page.locator("#example input")).to_have_value("Shakespeare's sonnets (1609)")
+    sync_api.expect(page.locator("#text-box textarea")).to_have_value(re.compile(r"^THE SONNETS"))
+    sync_api.expect(page.locator("#embedding-dim input[type=number]")).to_have_value("2")
+    sync_api.expect(page.locator("#learning-rate input")).to_have_value("0.05")
+    sync_api.expect(page.locator("#epochs input")).to_have_value("300")
+    sync_api.expect(page.locator("#seed input")).to_have_value("7")
+    sync_api.expect(page.locator("#optimizer input[value=momentum]")).to_be_checked()
+    sync_api.expect(page.locator("#share-link textarea")).to_have_value(re.compile(r"example=sonnets"))
+    context.close()

@@ -117,3 +117,15 @@ def test_release_drops_model():
     session.release()
     assert session.trainer is None
     assert session.run_id > run_id
+
+
+def test_replay_last_frame_equals_final_model():
+    session = trained_session(JSON_TEXT, TrainingSettings(embedding_dim=2, epochs=1_200))
+    epochs, trajectory = session.trajectory()
+    final, _ = session.oriented_weights()
+
+    frame = session.replay_frame(session.trainer.epoch)
+    assert epochs[frame] == session.trainer.epoch
+    np.testing.assert_array_equal(trajectory[frame], final)
+    assert epochs[0] == 0
+    assert session.replay_frame(0) == 0
