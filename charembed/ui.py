@@ -340,6 +340,7 @@ def checked_pace(pace_seconds) -> float:
 
 def warn(error: Exception) -> tuple:
     """Show a rejected request's message as a toast and in the status line; leave the charts."""
+    log.info("request rejected: %s", error)
     gr.Warning(str(error))
     return gr.skip(), gr.skip(), f"⚠️ {error}", gr.skip()
 
@@ -451,7 +452,7 @@ def share_link(
 
 
 def page_url(request: gr.Request | None) -> str:
-    """The address of the page itself, without query: the Referer of the page's own requests."""
+    """Return the page's own address without its query, taken from the Referer of its requests."""
     referer = request.headers.get("referer", "") if request else ""
     return referer.split("?")[0] or "/"
 
