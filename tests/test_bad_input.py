@@ -529,6 +529,8 @@ class Tab:
         return self.page.evaluate("s => document.querySelector(s)?.value ?? ''", selector)
 
     def click(self, selector: str) -> None:
+        # Gradio may still be mounting the element on a loaded machine
+        self.page.wait_for_selector(selector, state="attached")
         self.page.evaluate("s => document.querySelector(s).click()", selector)
 
     def wait_for_text(self, selector: str, text: str, seconds: float = 20) -> None:
