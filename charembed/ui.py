@@ -98,6 +98,22 @@ LIMITS_TEXT = (
     f"{LIMITS.max_run_seconds / 60:g} minutes per run."
 )
 
+# gr.Plot (gradio 6.31) mounts a new Plotly chart for every new figure and never purges the old one,
+# whose listeners keep it alive: about 2,000 DOM nodes stay behind per run. Purging each chart as it
+# leaves the page keeps a long session's memory flat. Gradio's Plotly bundle sets window.Plotly.
+PURGE_REMOVED_CHARTS_JS = """() => {
+    new MutationObserver((mutations) => {
+        for (const mutation of mutations) {
+            for (const node of mutation.removedNodes) {
+                if (node.nodeType !== 1 || !window.Plotly) continue;
+                const charts = node.matches(".js-plotly-plot")
+                    ? [node] : node.querySelectorAll(".js-plotly-plot");
+                for (const chart of charts) window.Plotly.purge(chart);
+            }
+        }
+    }).observe(document.body, {childList: true, subtree: true});
+}"""
+
 CSS = """
 #predicted textarea { font-size: 4rem !important; line-height: 1.2; text-align: center; }
 #progress progress { width: 100%; height: 0.9rem; accent-color: var(--color-accent); }
@@ -918,6 +934,7 @@ def launch_options() -> dict:
     """Keyword arguments for `demo.launch()` shared by app.py and the tests."""
     return {
         "css": CSS,
+        "js": PURGE_REMOVED_CHARTS_JS,
         "ssr_mode": False,  # Spaces default to SSR; the tests run without it, so production does too
         "max_file_size": LIMITS.max_upload_bytes,
         "theme": gr.themes.Default(),
