@@ -23,7 +23,7 @@ from charembed.settings import LIMITS, Limits, TrainingSettings
 from charembed.text import describe_char, display_char
 from charembed.training import Snapshot, Trainer, train
 
-FRAME_SECONDS = 0.125  # the status line and progress bar change 8 times a second during a run
+FRAME_SECONDS = 0.1  # the status line and progress bar change about 10 times a second during a run
 MAX_PREVIOUS_RUNS = 2  # faded curves of earlier runs kept on the loss chart
 MAX_CURVE_POINTS = 600  # loss points sent per redraw, so a long run costs the browser what a short one does
 PLOT_WIDTH_PX = 600  # the embedding plot's width at a 1280-pixel window, which label spacing assumes
