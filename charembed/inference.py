@@ -9,7 +9,7 @@ import torch
 
 from charembed.corpus import OTHER, Corpus
 from charembed.model import CharModel
-from charembed.text import TextError, display_char
+from charembed.text import TextError, char_from_stand_in, display_char
 
 MAX_SAMPLE_LENGTH = 2_000  # characters one sampling request may generate
 OTHER_SAMPLE = "\N{REPLACEMENT CHARACTER}"  # how a sampled merged "other" entry is written
@@ -36,26 +36,41 @@ class Prediction:
         return top[np.argsort(-self.probs[top], kind="stable")]
 
 
+def resolve_query(corpus: Corpus, query: str) -> str:
+    """Return the character a query means: the query itself, or, when it is a stand-in such as
+    "⏎" or "U+0007" that does not itself occur in the text, the character it stands for. Invisible
+    characters cannot be typed into a one-line box, so the vocabulary list puts their stand-ins there."""
+    if _occurs(corpus, query):
+        return query
+    char = char_from_stand_in(query)
+    return char if char is not None and _occurs(corpus, char) else query
+
+
+def _occurs(corpus: Corpus, char: str) -> bool:
+    char_id = corpus.vocab.stoi.get(char)
+    return char_id is not None and corpus.char_counts[char_id] > 0
+
+
 def query_id(corpus: Corpus, char: str) -> int:
-    """Return the vocabulary id of one queried character.
+    """Return the vocabulary id of one queried character, after `resolve_query`.
 
     Raise TextError when `char` is empty, longer than one character, or does not occur in the
     text (also in the fixed 126-class vocabulary, where unseen characters have ids but no
     trained meaning).
     """
+    char = resolve_query(corpus, char)
     if char == "":
         raise TextError("Type one character to see what the model predicts after it.")
     if len(char) > 1:
         raise TextError(
             f"Type exactly one character, not {len(char)}: the model sees only the current character."
         )
-    char_id = corpus.vocab.stoi.get(char)
-    if char_id is None or corpus.char_counts[char_id] == 0:
+    if not _occurs(corpus, char):
         raise TextError(
             f"The character {display_char(char)} does not occur in the text, so the model has "
             f"learned nothing about it. Pick a character from the list."
         )
-    return char_id
+    return corpus.vocab.stoi[char]
 
 
 def predict_next(model: CharModel, corpus: Corpus, char: str) -> Prediction:
@@ -63,6 +78,7 @@ def predict_next(model: CharModel, corpus: Corpus, char: str) -> Prediction:
 
     Raise TextError for a query that `query_id` rejects.
     """
+    char = resolve_query(corpus, char)
     char_id = query_id(corpus, char)
     probs = model.next_char_probs(char_id).numpy().astype(np.float64)  # (V,)
 

@@ -319,7 +319,8 @@ class Session:
         query = display_char(prediction.char)
         real = (
             f"In the text, {display_char(itos[int(prediction.actual.argmax())])} follows {query} most often "
-            f"({prediction.actual.max():.0%} of {prediction.occurrences:,} times)."
+            f"({prediction.actual.max():.0%} of {prediction.occurrences:,} "
+            f"{'time' if prediction.occurrences == 1 else 'times'})."
             if prediction.occurrences
             else f"In the text, {query} is never followed by another character."
         )

@@ -14,6 +14,7 @@ plots and messages that must show whitespace and control characters.
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -147,6 +148,18 @@ def display_char(char: str) -> str:
     if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
         return _code_point_label(char)
     return char
+
+
+def char_from_stand_in(shown: str) -> str | None:
+    """Return the character that `display_char` draws as `shown` ("⏎" -> "\\n", "U+0007" -> "\\a"),
+    or None when `shown` is not a stand-in."""
+    for char, stand_in in _STAND_INS.items():
+        if shown == stand_in:
+            return char
+    match = re.fullmatch(r"U\+([0-9A-F]{4,6})", shown)
+    if match and int(match.group(1), 16) < 0x110000:
+        return chr(int(match.group(1), 16))
+    return None
 
 
 def describe_char(char: str) -> str:

@@ -6,6 +6,7 @@ inputs and that session, and nothing at module level is ever mutated.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -373,7 +374,9 @@ def draw_run(session: Session, snapshot=None) -> tuple:
 def stop(session: Session) -> tuple:
     """End the live run, keep its weights, and draw where it stopped."""
     if not session.stop_run():
-        return gr.skip(), gr.skip(), "No run is going. Press Train to start one.", gr.skip()
+        # keep what the last run reported, so Stop after a finished run loses nothing
+        status = f"{session.status()}\n" if session.trainer is not None else ""
+        return gr.skip(), gr.skip(), f"{status}No run is going. Press Train to start one.", gr.skip()
     loss_plot, embedding_plot, status, progress = draw_run(session)
     status += (
         f"\nStopped at epoch {session.trainer.epoch:,}; the weights are kept. Resume continues the run "
@@ -390,17 +393,7 @@ def run_notebook(session: Session) -> Iterator[tuple]:
     session.set_upload(decoded.text, decoded.encoding)
     notebook = TrainingSettings.notebook()
     run_id = session.start_notebook_run(decoded.text)
-    settings_values = (
-        decoded.text,
-        notebook.embedding_dim,
-        notebook.learning_rate,
-        notebook.epochs,
-        notebook.optimizer,
-        notebook.seed,
-        notebook.train_chars,
-        notebook.vocab_mode,
-        notebook.accumulate_grad,
-    )
+    settings_values = (decoded.text, *dataclasses.astuple(notebook))
     for frame in live_frames(session, run_id, NOTEBOOK_PACE_SECONDS):
         yield (*settings_values, *frame, NOTEBOOK_LESSON)
 
@@ -417,50 +410,15 @@ def open_link(session: Session, request: gr.Request) -> tuple:
         text, example_name = decoded.text, link.example
     else:
         text, example_name = gr.skip(), gr.skip()
-    settings = link.settings
-    return (
-        text,
-        example_name,
-        settings.embedding_dim,
-        settings.learning_rate,
-        settings.epochs,
-        settings.optimizer,
-        settings.seed,
-        settings.train_chars,
-        settings.vocab_mode,
-        settings.accumulate_grad,
-        settings.holdout_fraction,
-        link.pace_seconds,
-    )
+    return (text, example_name, *dataclasses.astuple(link.settings), link.pace_seconds)
 
 
-def share_link(
-    example_name,
-    embedding_dim,
-    learning_rate,
-    epochs,
-    optimizer,
-    seed,
-    train_chars,
-    vocab_mode,
-    accumulate_grad,
-    holdout_fraction,
-    pace_seconds,
-    session: Session,
-) -> str:
-    """Return the link that opens the page with the current example and settings."""
+def share_link(example_name: str | None, *values) -> str:
+    """Return the link that opens the page with the current example and settings. `values` are
+    the settings components' values in TrainingSettings field order, then the pace and the session."""
+    *setting_values, pace_seconds, session = values
     try:
-        settings = settings_from_inputs(
-            embedding_dim,
-            learning_rate,
-            epochs,
-            optimizer,
-            seed,
-            train_chars,
-            vocab_mode,
-            accumulate_grad,
-            holdout_fraction,
-        )
+        settings = settings_from_inputs(*setting_values)
     except ValueError as error:
         return f"Fix the settings above to get a link: {error}"
     query = build_query(settings, example_name, float(pace_seconds or 0))
@@ -553,8 +511,10 @@ def generate(start: str, temperature: float, length: int, seed: int, session: Se
 
 
 def choose_from_list(char: str | None):
-    """Put the character picked from the vocabulary list into the query box, which predicts."""
-    return gr.skip() if char is None else char
+    """Put the character picked from the vocabulary list into the query box, which predicts. An
+    invisible character goes in as its stand-in (⏎, ␣, ⇥, U+XXXX), which the prediction reads back,
+    because a one-line box would drop a newline and show nothing for a space."""
+    return gr.skip() if char is None else display_char(char)
 
 
 def release_on_close(demo: gr.Blocks):
@@ -778,8 +738,8 @@ def build_demo() -> gr.Blocks:
                 api_visibility="private",
                 queue=False,
             )
-        link_inputs = [
-            example,
+        # in TrainingSettings field order, as dataclasses.astuple and settings_from_inputs use it
+        settings_components = [
             embedding_dim,
             learning_rate,
             epochs,
@@ -789,8 +749,8 @@ def build_demo() -> gr.Blocks:
             vocab_mode,
             accumulate_grad,
             holdout,
-            pace,
         ]
+        link_inputs = [example, *settings_components, pace]
         demo.load(open_link, [session], [text_box, *link_inputs], api_visibility="private", queue=False).then(
             share_link, [*link_inputs, session], link_box, api_visibility="private", queue=False
         )
@@ -833,19 +793,7 @@ def build_demo() -> gr.Blocks:
         notebook_event = notebook_button.click(
             run_notebook,
             [session],
-            [
-                text_box,
-                embedding_dim,
-                learning_rate,
-                epochs,
-                optimizer,
-                seed,
-                train_chars,
-                vocab_mode,
-                accumulate_grad,
-                *run_outputs,
-                lesson,
-            ],
+            [text_box, *settings_components, *run_outputs, lesson],
             api_name="notebook",
             concurrency_limit=TRAIN_CONCURRENCY,
             concurrency_id="train",

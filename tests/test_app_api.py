@@ -172,3 +172,23 @@ def test_import_rejects_pickle(new_client, tmp_path):
     fake.write_bytes(pickle.dumps({"embedding": [1, 2, 3]}))
     status = client.predict(handle_file(str(fake)), api_name="/import")[2]
     assert "not a charembed model bundle" in status
+
+
+def test_stop_after_finished_run_keeps_status(new_client):
+    client = new_client()
+    list(client.submit("abcabc", 1, 0.05, 50, "adam", 0, 0, "text", False, 0, 0, api_name="/train"))
+
+    status = client.predict(api_name="/stop")[2]
+
+    assert "Finished 50 epochs." in status
+    assert "No run is going" in status
+
+
+def test_notebook_sets_its_settings(new_client):
+    *_, last = new_client().submit(api_name="/notebook")
+    dim, lr, epochs, optimizer, seed, train_chars, vocab_mode, accumulate, holdout = last[1:10]
+    assert seed == 0
+
+    assert (dim, lr, epochs, optimizer) == (1, 0.1, 31, "sgd")
+    assert (train_chars, vocab_mode, accumulate, holdout) == (5, "ascii126", True, 0.0)
+    assert "Epoch 31 / 31" in last[12]

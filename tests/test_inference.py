@@ -255,3 +255,20 @@ def test_sample_bad_start_rejected(trained):
 
     with pytest.raises(TextError, match="does not occur"):
         sample(model, corpus, "z", 10)
+
+
+def test_query_stand_in_means_its_char():
+    settings = TrainingSettings(epochs=20)
+    corpus = build_corpus("a b\tc\na b\tc\n", settings)
+    model = train(corpus.counts, settings).model
+
+    for shown, char in [("␣", " "), ("⏎", "\n"), ("⇥", "\t")]:
+        assert predict_next(model, corpus, shown).char == char
+        assert query_id(corpus, shown) == corpus.vocab.stoi[char]
+
+
+def test_query_literal_stand_in_wins():
+    settings = TrainingSettings(epochs=20)
+    corpus = build_corpus("a⏎a\na", settings)  # the text contains the stand-in itself
+
+    assert query_id(corpus, "⏎") == corpus.vocab.stoi["⏎"]
