@@ -32,7 +32,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 
 @dataclass(frozen=True)
 class LinkState:
-    """What a link sets: the settings, the example's name (None to keep the text) and the pace."""
+    """The settings, example name (None to keep the text) and pace that a link sets."""
 
     settings: TrainingSettings
     example: str | None = None

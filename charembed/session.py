@@ -270,7 +270,8 @@ class Session:
         )
 
     def status(self, snapshot: Snapshot | None = None) -> str:
-        """One line: epoch, loss, distance above the floor, speed; or the run's closing message."""
+        """Return the status: epoch, loss, distance above the floor and speed, then the run's
+        closing message if it has one."""
         trainer = self.trainer
         if trainer is None:
             return "Not trained yet. Choose a text and press Train."
@@ -313,7 +314,7 @@ class Session:
         )
 
     def explain(self, prediction: Prediction) -> str:
-        """A sentence or two on why the model predicts what it does (plain text, no markup)."""
+        """Return a sentence or two on why the model predicts what it does (plain text, no markup)."""
         itos = self.corpus.vocab.itos
         predicted = display_char(itos[prediction.predicted_id])
         query = display_char(prediction.char)

@@ -26,7 +26,7 @@ class Limits:
     max_learning_rate: float = 100.0  # high enough for a lecturer to show divergence
     max_epochs: int = 100_000
     max_run_seconds: float = 900.0  # a run ends after 15 minutes whatever its epoch count
-    max_pace_seconds: float = 120.0  # the longest a presentation-paced run may be stretched to
+    max_pace_seconds: float = 120.0  # maximum duration of a presentation-paced run
     max_holdout_fraction: float = 0.5  # at least half of the text is always trained on
 
 

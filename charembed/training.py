@@ -165,7 +165,7 @@ class Trainer:
         status: str,
         message: str,
     ) -> None:
-        """Put saved weights and history in place of a fresh run's: the run then stands at epoch
+        """Put saved weights and history in place of a fresh run's: the run is then at epoch
         len(losses) - 1 with those weights, as if it had trained there (for imported models)."""
         epoch = len(losses) - 1
         with torch.no_grad():

@@ -119,8 +119,7 @@ CSS = """
 #predicted textarea { font-size: 4rem !important; line-height: 1.2; text-align: center; }
 #progress progress { width: 100%; height: 0.9rem; accent-color: var(--color-accent); }
 
-/* gr.Plot remounts its chart on every update: a fixed height keeps the page from reflowing, which
-   would make Plotly redraw every other chart on the page too */
+/* gr.Plot remounts its chart on every update: fixed sizes keep the page from jumping meanwhile */
 .live-charts > * { flex: 1 1 0 !important; min-width: 0 !important; }
 #loss-plot, #embedding-plot { height: 470px; overflow: hidden; }
 """
@@ -279,10 +278,9 @@ def live_frames(session: Session, run_id: int, pace_seconds: float) -> Iterator[
     """Yield (loss chart, embedding plot, status, progress) for each frame of a live run.
 
     The status line and progress bar change on every frame. A gr.Plot remounts its whole Plotly
-    chart on each new figure, and a remount makes the browser redraw the page's other charts too,
-    so both charts are sent together and less often: every CHART_FRAME_SECONDS, or less often
-    when the embedding plot is slow to build (a large vocabulary). Drawing then never crowds out
-    training, Stop or the rest of the page.
+    chart on each new figure, which costs the browser tens of milliseconds without a GPU. So both
+    charts are sent together and less often: every CHART_FRAME_SECONDS, or less often when they
+    are slow to build (a large vocabulary). Drawing then never crowds out training or Stop.
     """
     next_chart = 0.0
     for snapshot in session.live(run_id, pace_seconds):
@@ -518,8 +516,8 @@ def choose_from_list(char: str | None):
 
 
 def release_on_close(demo: gr.Blocks):
-    """Return an unload handler that frees what a closed tab's session holds (its live run
-    stops and its text and model are dropped); Gradio would otherwise keep it for an hour."""
+    """Return an unload handler that frees a closed tab's session: its live run stops and its
+    text and model are dropped. Gradio would otherwise keep them for an hour."""
 
     def release(request: gr.Request) -> None:
         if request is not None and request.session_hash:
@@ -569,7 +567,7 @@ def build_demo() -> gr.Blocks:
 
         # Number boxes carry no minimum/maximum: Gradio's own bound check would reject a value
         # before the handler with a message that does not name the setting, so
-        # TrainingSettings.validate checks them and says which setting and what range.
+        # TrainingSettings.validate checks them and names the setting and its range.
         with gr.Accordion("Training settings", open=False, elem_id="settings"):
             with gr.Row():
                 embedding_dim = gr.Slider(
